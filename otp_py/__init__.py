@@ -1,0 +1,101 @@
+"""otp_py: Erlang/OTP supervision trees for Python.
+
+Declare what runs (:class:`ChildSpec`), how to recover (restart strategies) and how
+much failure is too much (intensity policies), nest supervisors into a tree, and let
+it contain and heal failures. This module only re-exports the public API.
+"""
+
+from otp_py import reasons, reports
+from otp_py._core.intensity import (
+    Budget,
+    Combined,
+    DecayingFailureCount,
+    ExponentialBackoff,
+    IntensityPolicy,
+    SlidingWindow,
+    Verdict,
+)
+from otp_py._core.simulate import Simulation, StartFails, simulate
+from otp_py._core.strategies import (
+    OneForAll,
+    OneForOne,
+    RestartPlan,
+    RestartStrategy,
+    RestForOne,
+    Siblings,
+    SimpleOneForOne,
+)
+from otp_py._core.supervisor import ChildCounts, ChildInfo
+from otp_py._core.table import RESTART_TABLE, Outcome
+from otp_py._core.types import BRUTAL_KILL, INFINITY, AutoShutdown, Restart
+from otp_py._errors import (
+    AlreadyPresentError,
+    AlreadyStartedError,
+    ChildNotFoundError,
+    ChildRestartingError,
+    ChildRunningError,
+    DoNotRestart,
+    IntensityExceededError,
+    NotSupportedError,
+    OtpError,
+    Shutdown,
+    ShutdownTree,
+    SpecError,
+    SpecTypeError,
+    StartChildError,
+    SupervisorExitError,
+    SupervisorNotRunningError,
+)
+from otp_py.spec import ChildSpec, Heartbeat, SupervisorSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BRUTAL_KILL",
+    "INFINITY",
+    "RESTART_TABLE",
+    "AlreadyPresentError",
+    "AlreadyStartedError",
+    "AutoShutdown",
+    "Budget",
+    "ChildCounts",
+    "ChildInfo",
+    "ChildNotFoundError",
+    "ChildRestartingError",
+    "ChildRunningError",
+    "ChildSpec",
+    "Combined",
+    "DecayingFailureCount",
+    "DoNotRestart",
+    "ExponentialBackoff",
+    "Heartbeat",
+    "IntensityExceededError",
+    "IntensityPolicy",
+    "NotSupportedError",
+    "OneForAll",
+    "OneForOne",
+    "OtpError",
+    "Outcome",
+    "RestForOne",
+    "Restart",
+    "RestartPlan",
+    "RestartStrategy",
+    "Shutdown",
+    "ShutdownTree",
+    "Siblings",
+    "SimpleOneForOne",
+    "Simulation",
+    "SlidingWindow",
+    "SpecError",
+    "SpecTypeError",
+    "StartChildError",
+    "StartFails",
+    "SupervisorExitError",
+    "SupervisorNotRunningError",
+    "SupervisorSpec",
+    "Verdict",
+    "__version__",
+    "reasons",
+    "reports",
+    "simulate",
+]

@@ -1,0 +1,240 @@
+"""What goes into the decision core (events) and what comes out (actions).
+
+The core is driven as ``actions = core.handle(event, now)``. Events tell it what
+happened: the runtime started a child, a child ended, a timer fired, someone called
+the API. Actions tell the runtime what to do: start or stop a child, set a timer,
+answer a call, deliver a report, end the supervisor.
+
+Children are addressed by *refs*: small integers the core assigns to each start
+attempt, as Erlang has a new pid for every incarnation. An event about a ref the core
+no longer knows (a late exit of a child already replaced) is ignored, as OTP ignores
+an ``'EXIT'`` from an unknown pid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from otp_py._core.reasons import ExitReason, Shutdown
+
+__all__ = [
+    "Action",
+    "Call",
+    "CancelTimer",
+    "ChildDown",
+    "ChildStartFailed",
+    "ChildUp",
+    "CountChildren",
+    "DeleteChild",
+    "Emit",
+    "Event",
+    "Exit",
+    "ForceKill",
+    "GetChildSpec",
+    "Init",
+    "Initialized",
+    "KillChild",
+    "Reply",
+    "Request",
+    "RestartChild",
+    "SetTimer",
+    "StartChild",
+    "StartChildRequest",
+    "Stop",
+    "StopChild",
+    "TerminateChild",
+    "TimerFired",
+    "WhichChildren",
+]
+
+
+# --------------------------------------------------------------------------- events
+
+
+class Event:
+    """Base class of the core's inputs."""
+
+    __slots__ = ()
+
+
+@attrs.frozen(slots=True)
+class Init(Event):
+    """Start the supervisor: start its children in order."""
+
+
+@attrs.frozen(slots=True)
+class ChildUp(Event):
+    """The child started as ``ref`` is up (and ready, if it signals readiness)."""
+
+    ref: int
+
+
+@attrs.frozen(slots=True)
+class ChildStartFailed(Event):
+    """The start attempt ``ref`` failed; nothing of it is left running."""
+
+    ref: int
+    reason: ExitReason
+
+
+@attrs.frozen(slots=True)
+class ChildDown(Event):
+    """The child started as ``ref`` has ended (and been reaped) with ``reason``."""
+
+    ref: int
+    reason: ExitReason
+
+
+@attrs.frozen(slots=True)
+class TimerFired(Event):
+    """A timer set by :class:`SetTimer` has fired."""
+
+    token: int
+
+
+@attrs.frozen(slots=True)
+class Stop(Event):
+    """Stop every child in reverse start order, then exit with ``reason``."""
+
+    reason: ExitReason = attrs.field(factory=Shutdown)
+
+
+@attrs.frozen(slots=True)
+class ForceKill(Event):
+    """Stop now: kill every child at once (a second Ctrl-C) and exit."""
+
+
+class Request:
+    """Base class of API requests carried by :class:`Call`."""
+
+    __slots__ = ()
+
+
+@attrs.frozen(slots=True)
+class StartChildRequest(Request):
+    """``start_child``: a spec for a static supervisor, extra args for a dynamic one."""
+
+    spec: Any = None
+    extra_args: Sequence[Any] = ()
+
+
+@attrs.frozen(slots=True)
+class TerminateChild(Request):
+    child_id: str
+
+
+@attrs.frozen(slots=True)
+class RestartChild(Request):
+    child_id: str
+
+
+@attrs.frozen(slots=True)
+class DeleteChild(Request):
+    child_id: str
+
+
+@attrs.frozen(slots=True)
+class GetChildSpec(Request):
+    child_id: str
+
+
+@attrs.frozen(slots=True)
+class WhichChildren(Request):
+    pass
+
+
+@attrs.frozen(slots=True)
+class CountChildren(Request):
+    pass
+
+
+@attrs.frozen(slots=True)
+class Call(Event):
+    """An API request; answered by a :class:`Reply` with the same ``request_id``."""
+
+    request_id: int
+    request: Request
+
+
+# -------------------------------------------------------------------------- actions
+
+
+class Action:
+    """Base class of the core's outputs."""
+
+    __slots__ = ()
+
+
+@attrs.frozen(slots=True)
+class StartChild(Action):
+    """Start ``spec`` as ``ref``; answer with :class:`ChildUp` or :class:`ChildStartFailed`.
+
+    ``child_id`` names it in reports (for dynamic children, their generated id)."""
+
+    ref: int
+    child_id: str
+    spec: Any
+
+
+@attrs.frozen(slots=True)
+class StopChild(Action):
+    """Ask ``ref`` to stop gracefully; answer with :class:`ChildDown` when it has ended.
+
+    ``timeout`` is informational (the core sets its own kill timer)."""
+
+    ref: int
+    child_id: str
+    timeout: float
+
+
+@attrs.frozen(slots=True)
+class KillChild(Action):
+    """Kill ``ref`` (and everything it started) at once. If it is running, answer with
+    :class:`ChildDown`; if its start was abandoned, just make sure it is gone."""
+
+    ref: int
+    child_id: str
+
+
+@attrs.frozen(slots=True)
+class SetTimer(Action):
+    """Post :class:`TimerFired` with ``token`` after ``delay`` seconds."""
+
+    token: int
+    delay: float
+
+
+@attrs.frozen(slots=True)
+class CancelTimer(Action):
+    token: int
+
+
+@attrs.frozen(slots=True)
+class Reply(Action):
+    """Answer to :class:`Call` ``request_id``: ``value``, or ``error`` to raise."""
+
+    request_id: int
+    value: Any = None
+    error: BaseException | None = None
+
+
+@attrs.frozen(slots=True)
+class Emit(Action):
+    """Deliver a report (see :mod:`otp_py.reports`) to listeners and logging."""
+
+    report: Any
+
+
+@attrs.frozen(slots=True)
+class Initialized(Action):
+    """The supervisor finished starting its children; its parent may go on."""
+
+
+@attrs.frozen(slots=True)
+class Exit(Action):
+    """The supervisor has ended with ``reason``; every child of it has ended."""
+
+    reason: ExitReason

@@ -1,0 +1,366 @@
+"""Intensity policies: whether a restart may happen, and when.
+
+A policy is an immutable value on a :class:`~otp_py.SupervisorSpec`. Each supervisor
+asks it for a :class:`Budget` (its mutable bookkeeping) when it starts, and consults
+the budget every time the restart table says a child must restart:
+
+* ``budget.on_failure(child_id, now)`` returns a :class:`Verdict`: restart now,
+  restart after a delay, or give up (the supervisor then stops every child and exits
+  with reason ``shutdown``, escalating to its parent);
+* ``budget.on_started(child_id, now)`` is told of every successful start, so policies
+  that reset after a stable period know each child's uptime;
+* ``budget.forget(child_id)`` drops a child that left the supervisor.
+
+A restart counts when it is *decided*: when the failure is handled, not when a
+delayed start finally runs. A failed restart that is retried counts again, as in OTP.
+
+Time is always passed in (``now``, in seconds on any monotonic scale); policies never
+read a clock. Randomness (jitter) comes from an injected ``random()`` function.
+
+Policies compose with ``&``: ``SlidingWindow(3, 5) & ExponentialBackoff()`` gives up
+when the window is exceeded and otherwise waits the backoff's delay.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from otp_py._errors import SpecError, SpecTypeError
+
+__all__ = [
+    "Budget",
+    "Combined",
+    "DecayingFailureCount",
+    "ExponentialBackoff",
+    "IntensityPolicy",
+    "RandomSource",
+    "SlidingWindow",
+    "Verdict",
+]
+
+RandomSource = Callable[[], float]
+"""A function returning uniform floats in [0, 1), like ``random.Random().random``."""
+
+
+@attrs.frozen
+class Verdict:
+    """A budget's answer to a failure: ``allow`` the restart (after ``delay``
+    seconds) or give up. ``why`` explains a refusal in words for reports."""
+
+    allow: bool
+    delay: float = 0.0
+    why: str = ""
+
+    @classmethod
+    def now(cls) -> Verdict:
+        return _NOW
+
+    @classmethod
+    def after(cls, delay: float) -> Verdict:
+        return cls(True, delay) if delay > 0 else _NOW
+
+    @classmethod
+    def give_up(cls, why: str) -> Verdict:
+        return cls(False, 0.0, why)
+
+
+_NOW = Verdict(True, 0.0)
+
+
+class Budget(ABC):
+    """The per-supervisor bookkeeping of an intensity policy. Not thread-safe; only
+    the supervisor's core calls it."""
+
+    @abstractmethod
+    def on_failure(self, child_id: str, now: float) -> Verdict:
+        """A child must restart; may it, and when?"""
+
+    def on_started(self, child_id: str, now: float) -> None:  # noqa: B027 - optional hook
+        """A child started successfully at ``now``."""
+
+    def forget(self, child_id: str) -> None:  # noqa: B027 - optional hook
+        """A child left the supervisor; drop whatever is kept about it."""
+
+
+class IntensityPolicy(ABC):
+    """Base class of intensity policies. Subclasses are frozen attrs classes that
+    implement :meth:`budget`."""
+
+    @abstractmethod
+    def budget(self, random: RandomSource) -> Budget:
+        """Fresh bookkeeping for one supervisor."""
+
+    def __and__(self, other: IntensityPolicy) -> Combined:
+        if not isinstance(other, IntensityPolicy):
+            return NotImplemented
+        left = self.policies if isinstance(self, Combined) else (self,)
+        right = other.policies if isinstance(other, Combined) else (other,)
+        return Combined(left + right)
+
+    def describe(self) -> str:
+        """One line for reports and the tree view."""
+        return repr(self)
+
+
+def _number(
+    owner: str, field: str, value: Any, *, minimum: float, inclusive: bool, finite: bool = True
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecTypeError(None, field, f"{owner}.{field} must be a number; got {value!r}")
+    if math.isnan(value) or (finite and math.isinf(value)):
+        raise SpecError(None, field, f"{owner}.{field} must be a finite number; got {value!r}")
+    too_small = value < minimum if inclusive else value <= minimum
+    if too_small:
+        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+        raise SpecError(None, field, f"{owner}.{field} must be {bound}; got {value!r}")
+    return float(value)
+
+
+@attrs.frozen
+class SlidingWindow(IntensityPolicy):
+    """OTP's restart intensity: give up when more than ``max_restarts`` restarts
+    happen within ``period`` seconds.
+
+    The boundary is OTP's: a restart at time ``t`` still counts at ``now`` when
+    ``t >= now - period``; the new restart is added, and the supervisor gives up when
+    the count then exceeds ``max_restarts``. ``SlidingWindow(0, 5)`` gives up on the
+    first failure. The default, ``SlidingWindow(1, 5)``, is OTP's default (intensity
+    1, period 5). OTP stamps restarts in whole seconds; otp_py uses the exact time.
+    """
+
+    max_restarts: int = attrs.field(default=1)
+    period: float = attrs.field(default=5.0)
+
+    @max_restarts.validator
+    def _check_max(self, _: Any, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecTypeError(
+                None, "max_restarts", f"SlidingWindow.max_restarts must be an int; got {value!r}"
+            )
+        if value < 0:
+            raise SpecError(
+                None, "max_restarts", f"SlidingWindow.max_restarts must be >= 0; got {value!r}"
+            )
+
+    @period.validator
+    def _check_period(self, _: Any, value: Any) -> None:
+        _number("SlidingWindow", "period", value, minimum=0, inclusive=False)
+
+    def budget(self, random: RandomSource) -> Budget:
+        return _WindowBudget(self.max_restarts, float(self.period))
+
+    def describe(self) -> str:
+        return f"at most {self.max_restarts} restarts in {self.period:g} s"
+
+
+class _WindowBudget(Budget):
+    __slots__ = ("_max", "_period", "_times")
+
+    def __init__(self, max_restarts: int, period: float) -> None:
+        self._max = max_restarts
+        self._period = period
+        self._times: deque[float] = deque()
+
+    def on_failure(self, child_id: str, now: float) -> Verdict:
+        times = self._times
+        threshold = now - self._period
+        while times and times[0] < threshold:
+            times.popleft()
+        times.append(now)
+        if len(times) <= self._max:
+            return _NOW
+        return Verdict.give_up(
+            f"{len(times)} restarts within {self._period:g} s (at most {self._max} allowed)"
+        )
+
+
+@attrs.frozen
+class ExponentialBackoff(IntensityPolicy):
+    """Wait longer before each consecutive restart of the same child.
+
+    The n-th consecutive failure of a child waits ``initial * multiplier**(n-1)``
+    seconds, capped at ``maximum``, spread by ``jitter`` (0.1 means +/-10 %, drawn
+    from the supervisor's random source so siblings do not restart in lockstep). A
+    child that stays up for ``reset_after`` seconds (default: ``maximum``) starts
+    again from ``initial``. This policy never gives up on its own; combine it with a
+    window (``SlidingWindow(...) & ExponentialBackoff(...)``) for that.
+    """
+
+    initial: float = attrs.field(default=0.1)
+    maximum: float = attrs.field(default=30.0)
+    multiplier: float = attrs.field(default=2.0)
+    jitter: float = attrs.field(default=0.1)
+    reset_after: float | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        _number("ExponentialBackoff", "initial", self.initial, minimum=0, inclusive=True)
+        _number("ExponentialBackoff", "maximum", self.maximum, minimum=0, inclusive=True)
+        _number("ExponentialBackoff", "multiplier", self.multiplier, minimum=1, inclusive=True)
+        _number("ExponentialBackoff", "jitter", self.jitter, minimum=0, inclusive=True)
+        if self.jitter > 1:
+            raise SpecError(
+                None, "jitter", f"ExponentialBackoff.jitter must be <= 1; got {self.jitter!r}"
+            )
+        if self.maximum < self.initial:
+            raise SpecError(
+                None,
+                "maximum",
+                f"ExponentialBackoff.maximum ({self.maximum!r}) must be >= initial "
+                f"({self.initial!r})",
+            )
+        if self.reset_after is not None:
+            _number("ExponentialBackoff", "reset_after", self.reset_after, minimum=0,
+                    inclusive=False)
+
+    def delay_for(self, failures: int, draw: float = 0.5) -> float:
+        """The delay before restart number ``failures`` (1-based) of one child, for a
+        random draw in [0, 1) (0.5 means no jitter)."""
+        exponent = max(failures - 1, 0)
+        # Cap the exponent: past the cap the delay is the maximum anyway.
+        base = self.initial * self.multiplier ** min(exponent, 1024)
+        base = min(base, self.maximum)
+        spread = 1.0 + self.jitter * (2.0 * draw - 1.0)
+        return min(max(base * spread, 0.0), self.maximum)
+
+    def budget(self, random: RandomSource) -> Budget:
+        reset = self.maximum if self.reset_after is None else self.reset_after
+        return _BackoffBudget(self, reset, random)
+
+    def describe(self) -> str:
+        return (
+            f"backoff {self.initial:g} s x{self.multiplier:g} up to {self.maximum:g} s"
+            f" (+/-{self.jitter * 100:g} %)"
+        )
+
+
+class _BackoffBudget(Budget):
+    __slots__ = ("_failures", "_policy", "_random", "_reset", "_started")
+
+    def __init__(self, policy: ExponentialBackoff, reset: float, random: RandomSource) -> None:
+        self._policy = policy
+        self._reset = reset
+        self._random = random
+        self._failures: dict[str, int] = {}
+        self._started: dict[str, float] = {}
+
+    def on_failure(self, child_id: str, now: float) -> Verdict:
+        started = self._started.pop(child_id, None)
+        count = self._failures.get(child_id, 0)
+        if started is not None and now - started >= self._reset:
+            count = 0
+        count += 1
+        self._failures[child_id] = count
+        draw = self._random() if self._policy.jitter else 0.5
+        return Verdict.after(self._policy.delay_for(count, draw))
+
+    def on_started(self, child_id: str, now: float) -> None:
+        self._started[child_id] = now
+
+    def forget(self, child_id: str) -> None:
+        self._failures.pop(child_id, None)
+        self._started.pop(child_id, None)
+
+
+@attrs.frozen
+class DecayingFailureCount(IntensityPolicy):
+    """Go's suture: a failure count that decays, and a pause when it is too high.
+
+    Every failure adds 1 to a supervisor-wide count that halves every ``decay``
+    seconds. While the count exceeds ``threshold``, each restart waits ``backoff``
+    seconds; otherwise it is immediate. It never gives up on its own.
+    """
+
+    threshold: float = attrs.field(default=5.0)
+    decay: float = attrs.field(default=30.0)
+    backoff: float = attrs.field(default=15.0)
+
+    def __attrs_post_init__(self) -> None:
+        _number("DecayingFailureCount", "threshold", self.threshold, minimum=0, inclusive=True)
+        _number("DecayingFailureCount", "decay", self.decay, minimum=0, inclusive=False)
+        _number("DecayingFailureCount", "backoff", self.backoff, minimum=0, inclusive=True)
+
+    def budget(self, random: RandomSource) -> Budget:
+        return _DecayBudget(self)
+
+    def describe(self) -> str:
+        return (
+            f"pause {self.backoff:g} s while failures > {self.threshold:g}"
+            f" (half-life {self.decay:g} s)"
+        )
+
+
+class _DecayBudget(Budget):
+    __slots__ = ("_count", "_last", "_policy")
+
+    def __init__(self, policy: DecayingFailureCount) -> None:
+        self._policy = policy
+        self._count = 0.0
+        self._last: float | None = None
+
+    def on_failure(self, child_id: str, now: float) -> Verdict:
+        if self._last is not None and now > self._last:
+            self._count *= 0.5 ** ((now - self._last) / self._policy.decay)
+        self._last = now
+        self._count += 1.0
+        if self._count > self._policy.threshold:
+            return Verdict.after(self._policy.backoff)
+        return _NOW
+
+    @property
+    def count(self) -> float:
+        return self._count
+
+
+@attrs.frozen
+class Combined(IntensityPolicy):
+    """Several policies at once: a restart is allowed only if every policy allows it,
+    after the longest of their delays. Built with ``a & b``."""
+
+    policies: tuple[IntensityPolicy, ...] = attrs.field(converter=tuple)
+
+    @policies.validator
+    def _check(self, _: Any, value: tuple[Any, ...]) -> None:
+        if not value:
+            raise SpecError(None, "policies", "Combined needs at least one policy")
+        for p in value:
+            if not isinstance(p, IntensityPolicy):
+                raise SpecTypeError(
+                    None, "policies", f"Combined takes IntensityPolicy values; got {p!r}"
+                )
+
+    def budget(self, random: RandomSource) -> Budget:
+        return _CombinedBudget(tuple(p.budget(random) for p in self.policies))
+
+    def describe(self) -> str:
+        return " and ".join(p.describe() for p in self.policies)
+
+
+class _CombinedBudget(Budget):
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: tuple[Budget, ...]) -> None:
+        self._parts = parts
+
+    def on_failure(self, child_id: str, now: float) -> Verdict:
+        delay = 0.0
+        refusal: Verdict | None = None
+        for part in self._parts:  # every part sees every failure, so counts stay true
+            verdict = part.on_failure(child_id, now)
+            if not verdict.allow and refusal is None:
+                refusal = verdict
+            delay = max(delay, verdict.delay)
+        return refusal if refusal is not None else Verdict.after(delay)
+
+    def on_started(self, child_id: str, now: float) -> None:
+        for part in self._parts:
+            part.on_started(child_id, now)
+
+    def forget(self, child_id: str) -> None:
+        for part in self._parts:
+            part.forget(child_id)

@@ -1,0 +1,213 @@
+"""Exit reasons: why a child ended, as data.
+
+OTP decides what to do with an ended child from two things only: the child's restart
+type and the *class* of its exit reason (``normal``, ``shutdown``, ``{shutdown, Term}``
+or anything else, which is abnormal). Every reason here declares its class through
+:attr:`ExitReason.kind`; the restart table in :mod:`otp_py._core.table` is keyed by it.
+
+The concrete classes keep what a user needs to understand a failure (the exception
+type, message and traceback text, the exit code or the signal); they never hold live
+objects such as exceptions or frames, so they can cross process boundaries and be
+kept in crash histories.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+import attrs
+
+__all__ = [
+    "Abnormal",
+    "Crashed",
+    "ExitReason",
+    "Exited",
+    "FailedToStartChild",
+    "Hung",
+    "Killed",
+    "Normal",
+    "ReasonKind",
+    "Shutdown",
+    "Signaled",
+    "StartTimeout",
+    "Unstoppable",
+    "NO_TERM",
+]
+
+
+class ReasonKind(enum.Enum):
+    """The four columns of OTP's restart table."""
+
+    NORMAL = "normal"
+    SHUTDOWN = "shutdown"
+    SHUTDOWN_TERM = "{shutdown, term}"
+    ABNORMAL = "abnormal"
+
+
+class _NoTerm:
+    """Marks a bare ``shutdown`` (as opposed to ``{shutdown, None}``)."""
+
+    _instance: ClassVar[_NoTerm | None] = None
+
+    def __new__(cls) -> _NoTerm:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NO_TERM"
+
+    def __reduce__(self) -> str:
+        return "NO_TERM"
+
+
+NO_TERM = _NoTerm()
+
+
+@attrs.frozen
+class ExitReason:
+    """Base class of every exit reason. Subclasses set :attr:`kind`."""
+
+    _KIND: ClassVar[ReasonKind] = ReasonKind.ABNORMAL
+
+    @property
+    def kind(self) -> ReasonKind:
+        """Which column of the restart table this reason falls in."""
+        return self._KIND
+
+    @property
+    def is_abnormal(self) -> bool:
+        """True unless the reason is ``normal``, ``shutdown`` or ``{shutdown, Term}``."""
+        return self.kind is ReasonKind.ABNORMAL
+
+
+@attrs.frozen
+class Normal(ExitReason):
+    """The child returned (or exited with status 0): OTP's ``normal``."""
+
+    _KIND: ClassVar[ReasonKind] = ReasonKind.NORMAL
+
+    def __str__(self) -> str:
+        return "normal"
+
+
+@attrs.frozen
+class Shutdown(ExitReason):
+    """OTP's ``shutdown`` (``term`` is :data:`NO_TERM`) or ``{shutdown, term}``.
+
+    A child stopped gracefully by its supervisor ends with ``Shutdown()``; a child
+    may end itself this way by raising :class:`otp_py.Shutdown`.
+    """
+
+    term: object = NO_TERM
+
+    @property
+    def has_term(self) -> bool:
+        return self.term is not NO_TERM
+
+    @property
+    def kind(self) -> ReasonKind:
+        return ReasonKind.SHUTDOWN_TERM if self.has_term else ReasonKind.SHUTDOWN
+
+    def __str__(self) -> str:
+        return f"{{shutdown, {self.term!r}}}" if self.has_term else "shutdown"
+
+
+@attrs.frozen
+class Killed(ExitReason):
+    """The supervisor killed the child (brutal kill, or its shutdown timeout ran out)."""
+
+    def __str__(self) -> str:
+        return "killed"
+
+
+@attrs.frozen
+class Crashed(ExitReason):
+    """The child raised an exception. The exception itself stays behind; its type
+    name, message and formatted traceback travel."""
+
+    error_type: str
+    message: str
+    traceback: str | None = attrs.field(default=None, eq=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.error_type}: {self.message}" if self.message else self.error_type
+
+
+@attrs.frozen
+class Exited(ExitReason):
+    """A process or command child exited with a non-zero status."""
+
+    code: int
+
+    def __str__(self) -> str:
+        return f"exited with status {self.code}"
+
+
+@attrs.frozen
+class Signaled(ExitReason):
+    """A process or command child was ended by a signal it did not get from us."""
+
+    signal: int
+    name: str = attrs.field(default="", eq=False)
+
+    def __str__(self) -> str:
+        label = f"{self.name} ({self.signal})" if self.name else str(self.signal)
+        return f"killed by signal {label}"
+
+
+@attrs.frozen
+class Hung(ExitReason):
+    """The child stopped answering heartbeats (or its event loop stopped turning)."""
+
+    detail: str
+
+    def __str__(self) -> str:
+        return f"hung: {self.detail}"
+
+
+@attrs.frozen
+class StartTimeout(ExitReason):
+    """The child did not signal readiness within its start timeout."""
+
+    timeout: float
+
+    def __str__(self) -> str:
+        return f"not ready within {self.timeout:g} s"
+
+
+@attrs.frozen
+class Unstoppable(ExitReason):
+    """A thread child ignored its stop request past its shutdown timeout.
+
+    Threads cannot be killed; the supervisor carries on without it and reports it.
+    """
+
+    timeout: float
+
+    def __str__(self) -> str:
+        return f"unstoppable: still running {self.timeout:g} s after its stop request"
+
+
+@attrs.frozen
+class Abnormal(ExitReason):
+    """Any other abnormal reason, carrying an arbitrary term (OTP's ``boom``)."""
+
+    term: object
+
+    def __str__(self) -> str:
+        return str(self.term)
+
+
+@attrs.frozen
+class FailedToStartChild:
+    """The term of ``{shutdown, {failed_to_start_child, Id, Reason}}``: a supervisor's
+    reason when one of its children failed to start during its init."""
+
+    child_id: str
+    reason: ExitReason
+
+    def __str__(self) -> str:
+        return f"failed to start child {self.child_id!r}: {self.reason}"
+

@@ -1,0 +1,179 @@
+"""Typed reports: every supervision decision, as a value.
+
+These are OTP's progress and crash reports, made objects: the runtime hands each one
+to the listeners registered on a tree handle and logs it on the ``otp_py`` logger.
+``path`` is the reporting supervisor's place in the tree (``("root", "pool")``),
+``time`` the supervisor's clock when it decided.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from otp_py._core.reasons import ExitReason
+
+__all__ = [
+    "ChildExited",
+    "ChildStartFailed",
+    "ChildStarted",
+    "ChildTerminated",
+    "ChildUnstoppable",
+    "ExitRecord",
+    "IntensityExceeded",
+    "Report",
+    "RestartScheduled",
+    "SupervisorExited",
+    "SupervisorStarted",
+    "SupervisorStarting",
+]
+
+
+@attrs.frozen
+class Report:
+    """Base class of reports."""
+
+    path: tuple[str, ...]
+    time: float
+
+    @property
+    def where(self) -> str:
+        return "/".join(self.path)
+
+    def describe(self) -> str:
+        """One line for logs and the live view."""
+        return f"{self.where}: {type(self).__name__}"
+
+
+@attrs.frozen
+class ExitRecord:
+    """One entry of a child's crash history."""
+
+    time: float
+    reason: ExitReason
+    uptime: float | None
+    delay: float | None = None
+
+    def describe(self) -> str:
+        up = f" after {self.uptime:.3g} s up" if self.uptime is not None else ""
+        return f"t={self.time:.3f}: {self.reason}{up}"
+
+
+@attrs.frozen
+class SupervisorStarting(Report):
+    """A supervisor begins starting its children."""
+
+    strategy: str = ""
+
+    def describe(self) -> str:
+        return f"{self.where}: supervisor starting ({self.strategy})"
+
+
+@attrs.frozen
+class SupervisorStarted(Report):
+    """A supervisor started all its children."""
+
+    def describe(self) -> str:
+        return f"{self.where}: supervisor started"
+
+
+@attrs.frozen
+class ChildStarted(Report):
+    """A child is up (OTP's progress report)."""
+
+    child_id: str = ""
+    is_supervisor: bool = False
+    restarts: int = 0
+
+    def describe(self) -> str:
+        again = f" (restart {self.restarts})" if self.restarts else ""
+        return f"{self.where}: started {self.child_id}{again}"
+
+
+@attrs.frozen
+class ChildStartFailed(Report):
+    """A start attempt failed (OTP's ``start_error``)."""
+
+    child_id: str = ""
+    reason: ExitReason | None = None
+    is_supervisor: bool = False
+
+    def describe(self) -> str:
+        return f"{self.where}: {self.child_id} failed to start: {self.reason}"
+
+
+@attrs.frozen
+class ChildExited(Report):
+    """A child ended by itself. ``outcome`` is what the restart table (or decider)
+    said: ``"restart"``, ``"keep"`` or ``"remove"``; ``""`` while the supervisor was
+    already stopping it or shutting down."""
+
+    child_id: str = ""
+    reason: ExitReason | None = None
+    outcome: str = ""
+    uptime: float | None = None
+    is_supervisor: bool = False
+
+    def describe(self) -> str:
+        then = f"; {self.outcome}" if self.outcome else ""
+        return f"{self.where}: {self.child_id} exited: {self.reason}{then}"
+
+
+@attrs.frozen
+class ChildTerminated(Report):
+    """The supervisor stopped a child: ``reason`` is ``shutdown`` when it stopped
+    gracefully, ``killed`` when it was killed."""
+
+    child_id: str = ""
+    reason: ExitReason | None = None
+    is_supervisor: bool = False
+
+    def describe(self) -> str:
+        return f"{self.where}: terminated {self.child_id}: {self.reason}"
+
+
+@attrs.frozen
+class RestartScheduled(Report):
+    """A restart will run after ``delay`` seconds (a backoff)."""
+
+    child_id: str = ""
+    delay: float = 0.0
+
+    def describe(self) -> str:
+        return f"{self.where}: restarting {self.child_id} in {self.delay:.3g} s"
+
+
+@attrs.frozen
+class IntensityExceeded(Report):
+    """The supervisor gives up: ``why`` says which limit; ``history`` holds the recent
+    exits of the children that used up the budget, newest last."""
+
+    child_id: str = ""
+    why: str = ""
+    history: tuple[tuple[str, ExitRecord], ...] = ()
+
+    def describe(self) -> str:
+        return f"{self.where}: giving up after {self.child_id} failed: {self.why}"
+
+
+@attrs.frozen
+class SupervisorExited(Report):
+    """A supervisor ended; every child of it has ended."""
+
+    reason: ExitReason | None = None
+
+    def describe(self) -> str:
+        return f"{self.where}: supervisor exited: {self.reason}"
+
+
+@attrs.frozen
+class ChildUnstoppable(Report):
+    """A thread child did not stop within its shutdown timeout. Threads cannot be
+    killed: the supervisor carries on, and the thread is left running, named here."""
+
+    child_id: str = ""
+    detail: Any = None
+
+    def describe(self) -> str:
+        return f"{self.where}: {self.child_id} did not stop and cannot be killed: {self.detail}"

@@ -1,0 +1,283 @@
+"""Simulation: drive a whole tree's decision cores with a fake clock. No I/O.
+
+:func:`simulate` runs a :class:`~otp_py.SupervisorSpec` without starting anything:
+every worker starts instantly (unless told to fail), stops as soon as it is asked,
+and ends when the script says so. The cores are the very ones the runtime drives, so
+the timeline of decisions (starts, restarts and their delays, stops, escalations) is
+what the real tree would decide for the same failures. It runs in microseconds,
+which makes intensity and backoff choices unit-testable.
+
+Messages are delivered in the order they are sent, one at a time, as between Erlang
+processes; timers fire in time order on the fake clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from otp_py._core import events as ev
+from otp_py._core import reports as rp
+from otp_py._core.intensity import RandomSource
+from otp_py._core.reasons import (
+    Abnormal,
+    Crashed,
+    ExitReason,
+    Killed,
+    Normal,
+    Shutdown,
+)
+from otp_py._core.supervisor import SupervisorCore
+from otp_py._errors import Shutdown as ShutdownException
+
+__all__ = ["Simulation", "StartFails", "simulate", "to_reason"]
+
+
+@attrs.frozen
+class StartFails:
+    """A scripted event: the next start attempts of ``path`` fail ``times`` times."""
+
+    times: int = 1
+
+
+@attrs.frozen
+class Simulation:
+    """The result of :func:`simulate`: every report in order, and how the root ended.
+
+    ``exit_reason`` is None while the root still runs at the end of the script.
+    """
+
+    reports: tuple[rp.Report, ...]
+    exit_reason: ExitReason | None
+    end_time: float
+
+    def timeline(self) -> list[str]:
+        """The reports as readable lines, ``"t=1.500 root: started a (restart 1)"``."""
+        return [f"t={r.time:.3f} {r.describe()}" for r in self.reports]
+
+    def of_type(self, kind: type[rp.Report]) -> list[Any]:
+        return [r for r in self.reports if isinstance(r, kind)]
+
+
+def to_reason(value: Any) -> ExitReason:
+    """Turn what a user writes into an exit reason: an :class:`ExitReason` as is,
+    ``"normal"`` / ``"shutdown"`` / ``"killed"``, an exception instance (raised by the
+    child), or any other value as an abnormal term."""
+    if isinstance(value, ExitReason):
+        return value
+    if isinstance(value, ShutdownException):
+        return Shutdown(value.term) if value.has_term else Shutdown()
+    if isinstance(value, BaseException):
+        return Crashed(type(value).__name__, str(value))
+    if value == "normal":
+        return Normal()
+    if value == "shutdown":
+        return Shutdown()
+    if value == "killed":
+        return Killed()
+    return Abnormal(value)
+
+
+class _Sim:
+    def __init__(
+        self, spec: Any, random: RandomSource | None, start_failures: Mapping[str, Iterable[int]]
+    ) -> None:
+        self.random = random
+        self.now = 0.0
+        self.reports: list[rp.Report] = []
+        self.mailbox: deque[tuple[Any, ev.Event]] = deque()
+        self.timers: list[tuple[float, int, Any, int]] = []
+        self.cancelled: set[tuple[int, int]] = set()
+        self.seq = itertools.count()
+        self.attempts: dict[str, int] = {}
+        self.fail_on = {p: set(ns) for p, ns in start_failures.items()}
+        self.extra_failures: dict[str, int] = {}
+        # live worker / supervisor incarnations: (core id, ref) -> path or core
+        self.workers: dict[tuple[int, int], str] = {}
+        self.path_of_worker: dict[str, tuple[int, int]] = {}
+        self.sup_of_ref: dict[tuple[int, int], SupervisorCore] = {}
+        self.parent: dict[int, tuple[SupervisorCore, int, bool]] = {}
+        self.root = SupervisorCore(spec, path=(spec.id,), random=random)
+        self.cores: dict[int, SupervisorCore] = {id(self.root): self.root}
+        self.exit_reason: ExitReason | None = None
+        self.killed: set[int] = set()
+        self.replies: dict[int, ev.Reply] = {}
+        self.request_ids = itertools.count(1)
+
+    # -- delivery
+
+    def post(self, core: SupervisorCore, event: ev.Event) -> None:
+        self.mailbox.append((core, event))
+
+    def run_mailbox(self) -> None:
+        while self.mailbox:
+            core, event = self.mailbox.popleft()
+            for action in core.handle(event, self.now):
+                self.execute(core, action)
+
+    def execute(self, core: SupervisorCore, action: ev.Action) -> None:
+        key = id(core)
+        if isinstance(action, ev.Emit):
+            self.reports.append(action.report)
+        elif isinstance(action, ev.StartChild):
+            self.start(core, action)
+        elif isinstance(action, ev.StopChild):
+            self.stop(core, action.ref, kill=False)
+        elif isinstance(action, ev.KillChild):
+            self.stop(core, action.ref, kill=True)
+        elif isinstance(action, ev.SetTimer):
+            heapq.heappush(
+                self.timers, (self.now + action.delay, next(self.seq), core, action.token)
+            )
+        elif isinstance(action, ev.CancelTimer):
+            self.cancelled.add((key, action.token))
+        elif isinstance(action, ev.Reply):
+            self.replies[action.request_id] = action
+        elif isinstance(action, ev.Initialized):
+            if key in self.parent:
+                parent, ref, _ = self.parent[key]
+                self.parent[key] = (parent, ref, True)
+                self.post(parent, ev.ChildUp(ref))
+        elif isinstance(action, ev.Exit):
+            self.cores.pop(key, None)
+            if key in self.parent:
+                parent, ref, up = self.parent.pop(key)
+                self.sup_of_ref.pop((id(parent), ref), None)
+                reason = Killed() if key in self.killed else action.reason
+                if up:
+                    self.post(parent, ev.ChildDown(ref, reason))
+                else:
+                    self.post(parent, ev.ChildStartFailed(ref, action.reason))
+            elif core is self.root:
+                self.exit_reason = action.reason
+
+    def start(self, core: SupervisorCore, action: ev.StartChild) -> None:
+        path = "/".join((*core.path[1:], action.child_id))
+        if action.spec.is_supervisor:
+            child = SupervisorCore(action.spec, path=(*core.path, action.child_id),
+                                   random=self.random)
+            self.cores[id(child)] = child
+            self.parent[id(child)] = (core, action.ref, False)
+            self.sup_of_ref[(id(core), action.ref)] = child
+            self.post(child, ev.Init())
+            return
+        attempt = self.attempts.get(path, 0) + 1
+        self.attempts[path] = attempt
+        if attempt in self.fail_on.get(path, ()) or self.extra_failures.get(path, 0) > 0:
+            if self.extra_failures.get(path, 0) > 0:
+                self.extra_failures[path] -= 1
+            self.post(core, ev.ChildStartFailed(action.ref, Abnormal("start_failed")))
+            return
+        self.workers[(id(core), action.ref)] = path
+        self.path_of_worker[path] = (id(core), action.ref)
+        self.post(core, ev.ChildUp(action.ref))
+
+    def stop(self, core: SupervisorCore, ref: int, *, kill: bool) -> None:
+        key = (id(core), ref)
+        nested = self.sup_of_ref.get(key)
+        if nested is not None:
+            if kill:
+                self.killed.add(id(nested))
+            self.post(nested, ev.ForceKill() if kill else ev.Stop(Shutdown()))
+            return
+        path = self.workers.pop(key, None)
+        if path is None:
+            return
+        if self.path_of_worker.get(path) == key:
+            del self.path_of_worker[path]
+        self.post(core, ev.ChildDown(ref, Killed() if kill else Shutdown()))
+
+    # -- the script
+
+    def core_at(self, path: str) -> SupervisorCore | None:
+        """The live core of the supervisor at ``path`` (``""`` for the root)."""
+        wanted = (self.root.path[0], *filter(None, path.split("/")))
+        for core in self.cores.values():
+            if core.path == wanted:
+                return core
+        return None
+
+    def call(self, path: str, request: ev.Request) -> ev.Reply | None:
+        """Call the supervisor at ``path``; None if it is not running."""
+        core = self.core_at(path)
+        if core is None:
+            return None
+        request_id = next(self.request_ids)
+        self.post(core, ev.Call(request_id, request))
+        self.run_mailbox()
+        return self.replies.pop(request_id, None)
+
+    def fail(self, path: str, reason: Any) -> None:
+        if isinstance(reason, StartFails):
+            self.extra_failures[path] = self.extra_failures.get(path, 0) + reason.times
+            return
+        key = self.path_of_worker.get(path)
+        if key is None:
+            return  # not running: nothing to crash
+        del self.path_of_worker[path]
+        del self.workers[key]
+        core = self.cores.get(key[0])
+        if core is not None:
+            self.post(core, ev.ChildDown(key[1], to_reason(reason)))
+
+    def advance_to(self, when: float) -> None:
+        while self.timers and self.timers[0][0] <= when:
+            at, _, core, token = heapq.heappop(self.timers)
+            if (id(core), token) in self.cancelled:
+                self.cancelled.discard((id(core), token))
+                continue
+            self.now = max(self.now, at)
+            self.post(core, ev.TimerFired(token))
+            self.run_mailbox()
+        self.now = max(self.now, when)
+
+
+def _relative(path: str, root_id: str) -> str:
+    prefix = root_id + "/"
+    return path[len(prefix):] if path.startswith(prefix) else path
+
+
+def simulate(
+    spec: Any,
+    events: Iterable[tuple[float, str, Any]] = (),
+    *,
+    until: float | None = None,
+    stop_at: float | None = None,
+    random: RandomSource | None = None,
+    start_failures: Mapping[str, Iterable[int]] | None = None,
+) -> Simulation:
+    """Run ``spec`` on a fake clock and return every decision it makes.
+
+    ``events`` are ``(time, path, reason)``: at ``time`` seconds the worker at
+    ``path`` (``"db"``, ``"pool/worker#2"``; a leading root id is optional) ends with
+    ``reason`` (see :func:`to_reason`), or, for a :class:`StartFails` reason, its next
+    start attempts fail. ``start_failures`` maps a path to the attempt numbers
+    (1-based) that fail, like the conformance scenarios' ``fail_start``.
+    ``stop_at`` asks the root to shut down at that time; ``until`` (default: the last
+    event, plus an hour for pending backoffs) is when the clock stops.
+    ``random`` is the jitter source (default: no jitter).
+    """
+    sim = _Sim(spec, random, start_failures or {})
+    sim.post(sim.root, ev.Init())
+    sim.run_mailbox()
+    script = sorted(events, key=lambda item: item[0])
+    last = max([t for t, _, _ in script] + [stop_at or 0.0])
+    horizon = until if until is not None else last + 3600.0
+    for at, path, reason in script:
+        if at > horizon:
+            break
+        sim.advance_to(at)
+        sim.fail(_relative(path, spec.id), reason)
+        sim.run_mailbox()
+    if stop_at is not None and stop_at <= horizon:
+        sim.advance_to(stop_at)
+        if sim.exit_reason is None:
+            sim.post(sim.root, ev.Stop(Shutdown()))
+            sim.run_mailbox()
+    sim.advance_to(horizon)
+    return Simulation(tuple(sim.reports), sim.exit_reason, sim.now)

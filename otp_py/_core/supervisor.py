@@ -1,0 +1,895 @@
+"""The decision core of one supervisor: events in, actions out. No I/O.
+
+This module decides everything a supervisor decides (which child to start, stop or
+restart, in which order, whether the restart budget allows it, when to give up) and
+does nothing else. It never touches a process, a thread, a socket or a clock: the
+runtime feeds it events with the current time and executes the actions it returns::
+
+    actions = core.handle(event, now)
+
+Theory of operation
+-------------------
+The semantics are those of OTP's ``supervisor.erl`` (OTP 25), rule for rule:
+
+* **Serial.** An OTP supervisor is one process that starts and stops children
+  synchronously; while it is busy (starting a child, waiting for one to stop),
+  everything else waits in its mailbox. Here, an operation that must wait is a *job*:
+  a generator that yields what it waits for. Events the job is not waiting for are
+  deferred and handled in arrival order once it is done. An exit that arrives for a
+  child the job is about to stop is taken by the job instead (OTP's ``unlink_flush``),
+  so it is never mistaken for a crash afterwards.
+* **Init** starts the children in order, each waiting for the previous one to be up.
+  If one fails, the started ones are stopped in reverse order and the supervisor
+  exits with ``{shutdown, {failed_to_start_child, Id, Reason}}``.
+* **A child ends by itself**: the restart table (:mod:`otp_py._core.table`) says
+  restart, keep or remove. A restart first asks the intensity budget; if it refuses,
+  every child is stopped in reverse order and the supervisor exits with ``shutdown``
+  (its parent sees a child exit). Otherwise the strategy's plan runs: siblings stopped
+  one by one in the plan's order, then children started one by one. A temporary child
+  the plan stopped is forgotten, not restarted.
+* **A restart that fails** leaves the child *restarting* and queues a retry behind
+  whatever is already waiting (OTP's ``try_again_restart`` cast); the retry counts
+  against the budget again.
+* **Backoff** (not in OTP; off unless the policy asks for it): a verdict with a delay
+  stops the plan's siblings now and starts the plan's children when a timer fires;
+  meanwhile they show as *restarting* and the supervisor serves other events.
+* **Stopping a child**: graceful stop and a kill timer of its ``shutdown`` seconds,
+  or a kill at once for ``BRUTAL_KILL``. A simple_one_for_one supervisor stops all its
+  children at once, under one timer.
+* **auto_shutdown** and **significant** children: as OTP 24+.
+
+Cost: every per-event path for one_for_one and simple_one_for_one is O(1) in the
+number of children (dicts keyed by id and by ref; strategies see a view, not a copy).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, Final
+
+import attrs
+
+from otp_py._core import events as ev
+from otp_py._core import reports as rp
+from otp_py._core.intensity import RandomSource
+from otp_py._core.reasons import (
+    Abnormal,
+    ExitReason,
+    FailedToStartChild,
+    Killed,
+    Shutdown,
+    StartTimeout,
+)
+from otp_py._core.strategies import RestartPlan, RestartStrategy
+from otp_py._core.table import Outcome, outcome
+from otp_py._core.types import BRUTAL_KILL, AutoShutdown, Restart
+from otp_py._errors import (
+    AlreadyPresentError,
+    AlreadyStartedError,
+    ChildNotFoundError,
+    ChildRestartingError,
+    ChildRunningError,
+    NotSupportedError,
+    SpecError,
+    StartChildError,
+    SupervisorNotRunningError,
+)
+
+__all__ = ["ChildCounts", "ChildInfo", "SupervisorCore"]
+
+HISTORY_LENGTH: Final = 10
+"""How many exits each child remembers (its crash history)."""
+
+RECENT_LENGTH: Final = 32
+"""How many exits a supervisor remembers across its children, for escalation reports."""
+
+# Child states. "waiting" is a backoff delay; it shows as "restarting", as OTP shows a
+# child whose restart failed and will be retried.
+RUNNING: Final = "running"
+STOPPED: Final = "stopped"
+RESTARTING: Final = "restarting"
+WAITING: Final = "waiting"
+STARTING: Final = "starting"
+STOPPING: Final = "stopping"
+
+
+@attrs.frozen
+class ChildInfo:
+    """One row of ``which_children``: the child's id, its state (``"running"``,
+    ``"restarting"``, ``"stopped"``), whether it is a supervisor, its spec, and how
+    many times it has been restarted."""
+
+    id: str
+    state: str
+    is_supervisor: bool
+    spec: Any = attrs.field(eq=False, repr=False)
+    restarts: int = 0
+
+
+@attrs.frozen
+class ChildCounts:
+    """``count_children``: OTP's specs, active, supervisors and workers."""
+
+    specs: int
+    active: int
+    supervisors: int
+    workers: int
+
+
+class _Child:
+    """The core's record of one child (OTP's ``#child{}``)."""
+
+    __slots__ = (
+        "history",
+        "id",
+        "ref",
+        "restarts",
+        "spec",
+        "started_at",
+        "state",
+        "timer",
+    )
+
+    def __init__(self, child_id: str, spec: Any) -> None:
+        self.id = child_id
+        self.spec = spec
+        self.ref: int | None = None
+        self.state = STOPPED
+        self.started_at: float | None = None
+        self.timer: int | None = None  # a pending backoff restart
+        self.restarts = 0
+        self.history: deque[rp.ExitRecord] | None = None
+
+    @property
+    def restart(self) -> Restart:
+        r: Restart = self.spec.restart
+        return r
+
+    def remember(self, record: rp.ExitRecord) -> None:
+        if self.history is None:
+            self.history = deque(maxlen=HISTORY_LENGTH)
+        self.history.append(record)
+
+
+class _Siblings:
+    """The strategy's read-only view of the children (see ``strategies.Siblings``)."""
+
+    __slots__ = ("_children",)
+
+    def __init__(self, children: dict[str, _Child]) -> None:
+        self._children = children
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._children)
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._children)
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def __contains__(self, child_id: object) -> bool:
+        return child_id in self._children
+
+    def after(self, child_id: str) -> Iterator[str]:
+        found = False
+        for cid in self._children:
+            if found:
+                yield cid
+            elif cid == child_id:
+                found = True
+
+    def restart_type(self, child_id: str) -> Restart:
+        return self._children[child_id].restart
+
+    def is_running(self, child_id: str) -> bool:
+        return self._children[child_id].state == RUNNING
+
+
+# What a job waits for.
+@attrs.frozen(slots=True)
+class _AwaitStart:
+    ref: int
+    timer: int | None
+
+
+@attrs.frozen(slots=True)
+class _AwaitDown:
+    refs: frozenset[int]
+    timer: int | None
+
+
+@attrs.frozen(slots=True)
+class _Retry(ev.Event):
+    """Internal: retry a failed restart (OTP's ``try_again_restart`` cast)."""
+
+    child_id: str
+
+
+Job = Generator[_AwaitStart | _AwaitDown, Any, None]
+
+
+class SupervisorCore:
+    """The decision core of one supervisor.
+
+    ``spec`` is a :class:`~otp_py.SupervisorSpec`. ``path`` names the supervisor in
+    reports (``("root", "pool")``). ``random`` is the jitter source handed to the
+    intensity policy. The core is driven only through :meth:`handle`.
+    """
+
+    def __init__(
+        self,
+        spec: Any,
+        *,
+        path: tuple[str, ...] = (),
+        random: RandomSource | None = None,
+    ) -> None:
+        self.spec = spec
+        self.path = path or (spec.id,)
+        self._strategy: RestartStrategy = spec.strategy
+        self._dynamic: bool = spec.strategy.dynamic
+        self._template: Any = spec.children[0] if self._dynamic else None
+        self._budget = spec.intensity.budget(random if random is not None else _no_jitter)
+        self._auto: AutoShutdown = spec.auto_shutdown
+        self._children: dict[str, _Child] = {}
+        self._siblings = _Siblings(self._children)
+        self._by_ref: dict[int, _Child] = {}
+        self._refs = itertools.count(1)
+        self._tokens = itertools.count(1)
+        self._last_dynamic_id = 0
+        self._delayed: dict[int, tuple[str, ...]] = {}  # backoff token -> ids to start
+        self._outbox: list[ev.Action] = []
+        self._job: Job | None = None
+        self._wait: _AwaitStart | _AwaitDown | None = None
+        self._deferred: deque[ev.Event] = deque()
+        self._pending_downs: dict[int, ev.ChildDown] = {}
+        self._recent: deque[tuple[str, rp.ExitRecord]] = deque(maxlen=RECENT_LENGTH)
+        self._now = 0.0
+        self.state = "new"  # new, starting, running, stopping, exited
+        self.exit_reason: ExitReason | None = None
+        self._force = False
+
+    # ------------------------------------------------------------------ driving
+
+    def handle(self, event: ev.Event, now: float) -> list[ev.Action]:
+        """Feed one event at time ``now``; return the actions to execute, in order."""
+        self._now = now
+        if self.state == "exited":
+            self._after_exit(event)
+        elif isinstance(event, ev.ForceKill):
+            self._force_kill()
+        elif self._job is not None:
+            if self._accepts(event):
+                self._advance(event)
+            else:
+                self._defer(event)
+        else:
+            self._process(event)
+        self._drain()
+        out, self._outbox = self._outbox, []
+        return out
+
+    def _accepts(self, event: ev.Event) -> bool:
+        wait = self._wait
+        if isinstance(wait, _AwaitStart):
+            if isinstance(event, ev.ChildUp | ev.ChildStartFailed):
+                return event.ref == wait.ref
+            return isinstance(event, ev.TimerFired) and event.token == wait.timer
+        if isinstance(wait, _AwaitDown):
+            if isinstance(event, ev.ChildDown):
+                return event.ref in wait.refs
+            return isinstance(event, ev.TimerFired) and event.token == wait.timer
+        return False
+
+    def _defer(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ChildDown):
+            self._pending_downs[event.ref] = event
+        self._deferred.append(event)
+
+    def _drain(self) -> None:
+        while self._job is None and self._deferred and self.state != "exited":
+            event = self._deferred.popleft()
+            if isinstance(event, ev.ChildDown):
+                if self._pending_downs.pop(event.ref, None) is None:
+                    continue  # a job already took this exit
+            self._process(event)
+
+    def _start_job(self, job: Job) -> None:
+        self._job = job
+        self._advance(None)
+
+    def _advance(self, value: Any) -> None:
+        assert self._job is not None
+        try:
+            self._wait = self._job.send(value)
+        except StopIteration:
+            self._job = None
+            self._wait = None
+
+    def _emit(self, report_type: type[rp.Report], **fields: Any) -> None:
+        self._outbox.append(ev.Emit(report_type(path=self.path, time=self._now, **fields)))
+
+    def _new_timer(self, delay: float) -> int:
+        token = next(self._tokens)
+        self._outbox.append(ev.SetTimer(token, delay))
+        return token
+
+    # ---------------------------------------------------------------- dispatch
+
+    def _process(self, event: ev.Event) -> None:
+        if isinstance(event, ev.ChildDown):
+            self._on_child_down(event)
+        elif isinstance(event, ev.Call):
+            self._on_call(event)
+        elif isinstance(event, ev.TimerFired):
+            self._on_timer(event.token)
+        elif isinstance(event, _Retry):
+            self._on_retry(event.child_id)
+        elif isinstance(event, ev.Stop):
+            self._begin_shutdown(event.reason)
+        elif isinstance(event, ev.Init):
+            if self.state == "new":
+                self.state = "starting"
+                self._start_job(self._init_job())
+        # ChildUp / ChildStartFailed for a ref nobody waits for: a start that was
+        # abandoned (start timeout); the runtime was already told to kill it.
+
+    def _after_exit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Call):
+            self._outbox.append(
+                ev.Reply(
+                    event.request_id,
+                    error=SupervisorNotRunningError(f"supervisor {self.where!r} has exited"),
+                )
+            )
+
+    @property
+    def where(self) -> str:
+        return "/".join(self.path)
+
+    # -------------------------------------------------------------------- init
+
+    def _init_job(self) -> Job:
+        self._emit(rp.SupervisorStarting, strategy=self._strategy.name)
+        if not self._dynamic:
+            for spec in self.spec.children:
+                self._children[spec.id] = _Child(spec.id, spec)
+            for child in list(self._children.values()):
+                reason = yield from self._start(child)
+                if reason is not None:
+                    if child.restart is Restart.TEMPORARY:
+                        self._remove(child)
+                    yield from self._terminate_all()
+                    self._finish(Shutdown(FailedToStartChild(child.id, reason)))
+                    return
+        self.state = "running"
+        self._emit(rp.SupervisorStarted)
+        self._outbox.append(ev.Initialized())
+
+    # ----------------------------------------------------- starting and stopping
+
+    def _start(self, child: _Child) -> Generator[Any, Any, ExitReason | None]:
+        """Start ``child`` and wait until it is up. Returns None, or why it failed."""
+        ref = next(self._refs)
+        child.ref = ref
+        child.state = STARTING
+        self._by_ref[ref] = child
+        spec = child.spec
+        self._outbox.append(ev.StartChild(ref, child.id, spec))
+        timer = None
+        timeout = getattr(spec, "start_timeout", None)
+        if getattr(spec, "ready", False) and timeout is not None and math.isfinite(timeout):
+            timer = self._new_timer(timeout)
+        if self._force:
+            self._outbox.append(ev.KillChild(ref, child.id))
+        event = yield _AwaitStart(ref, timer)
+        if isinstance(event, ev.ChildUp):
+            if timer is not None:
+                self._outbox.append(ev.CancelTimer(timer))
+            if child.started_at is not None:
+                child.restarts += 1
+            child.state = RUNNING
+            child.started_at = self._now
+            self._budget.on_started(child.id, self._now)
+            self._emit(
+                rp.ChildStarted,
+                child_id=child.id,
+                is_supervisor=spec.is_supervisor,
+                restarts=child.restarts,
+            )
+            return None
+        del self._by_ref[ref]
+        child.ref = None
+        child.state = STOPPED
+        if isinstance(event, ev.ChildStartFailed):
+            if timer is not None:
+                self._outbox.append(ev.CancelTimer(timer))
+            reason = event.reason
+        else:  # the start timeout fired: abandon the attempt
+            self._outbox.append(ev.KillChild(ref, child.id))
+            reason = StartTimeout(float(timeout))  # type: ignore[arg-type]
+        self._emit(
+            rp.ChildStartFailed,
+            child_id=child.id,
+            reason=reason,
+            is_supervisor=spec.is_supervisor,
+        )
+        return reason
+
+    def _terminate(self, child: _Child) -> Generator[Any, Any, None]:
+        """Stop ``child`` if it runs, and wait until it has ended (OTP's shutdown/2)."""
+        if child.timer is not None:
+            self._cancel_backoff(child)
+        ref = child.ref
+        if ref is None:
+            return
+        pending = self._pending_downs.pop(ref, None)
+        if pending is not None:
+            # It ended by itself and its exit waits in the queue: take it now.
+            self._record_exit(child, pending.reason, outcome="")
+            self._forget_ref(child)
+            return
+        child.state = STOPPING
+        shutdown = child.spec.shutdown
+        timer = None
+        if shutdown is BRUTAL_KILL or self._force:
+            self._outbox.append(ev.KillChild(ref, child.id))
+        else:
+            self._outbox.append(ev.StopChild(ref, child.id, shutdown))
+            if math.isfinite(shutdown):
+                timer = self._new_timer(shutdown)
+        event = yield _AwaitDown(frozenset((ref,)), timer)
+        if isinstance(event, ev.TimerFired):
+            self._outbox.append(ev.KillChild(ref, child.id))
+            event = yield _AwaitDown(frozenset((ref,)), None)
+        elif timer is not None:
+            self._outbox.append(ev.CancelTimer(timer))
+        self._forget_ref(child)
+        self._emit(
+            rp.ChildTerminated,
+            child_id=child.id,
+            reason=event.reason,
+            is_supervisor=child.spec.is_supervisor,
+        )
+
+    def _terminate_all(self) -> Generator[Any, Any, None]:
+        """Stop every child in reverse start order (all at once if dynamic)."""
+        if self._dynamic:
+            yield from self._terminate_dynamic()
+            return
+        for child in list(reversed(self._children.values())):
+            yield from self._terminate(child)
+            if child.restart is Restart.TEMPORARY:
+                self._remove(child)
+
+    def _terminate_dynamic(self) -> Generator[Any, Any, None]:
+        waiting: dict[int, _Child] = {}
+        for child in list(self._children.values()):
+            if child.timer is not None:
+                self._cancel_backoff(child)
+            ref = child.ref
+            if ref is None:
+                continue
+            pending = self._pending_downs.pop(ref, None)
+            if pending is not None:
+                self._record_exit(child, pending.reason, outcome="")
+                self._forget_ref(child)
+                continue
+            child.state = STOPPING
+            waiting[ref] = child
+        if not waiting:
+            return
+        shutdown = self._template.shutdown
+        brutal = shutdown is BRUTAL_KILL or self._force
+        for ref, child in waiting.items():
+            if brutal:
+                self._outbox.append(ev.KillChild(ref, child.id))
+            else:
+                self._outbox.append(ev.StopChild(ref, child.id, shutdown))
+        timer = None
+        if not brutal and math.isfinite(shutdown):
+            timer = self._new_timer(shutdown)
+        while waiting:
+            event = yield _AwaitDown(frozenset(waiting), timer)
+            if isinstance(event, ev.TimerFired):
+                timer = None
+                for ref, child in waiting.items():
+                    self._outbox.append(ev.KillChild(ref, child.id))
+                continue
+            child = waiting.pop(event.ref)
+            self._forget_ref(child)
+            self._emit(
+                rp.ChildTerminated,
+                child_id=child.id,
+                reason=event.reason,
+                is_supervisor=child.spec.is_supervisor,
+            )
+        if timer is not None:
+            self._outbox.append(ev.CancelTimer(timer))
+
+    def _forget_ref(self, child: _Child) -> None:
+        if child.ref is not None:
+            self._by_ref.pop(child.ref, None)
+            child.ref = None
+        child.state = STOPPED
+
+    def _remove(self, child: _Child) -> None:
+        if child.timer is not None:
+            self._cancel_backoff(child)
+        self._children.pop(child.id, None)
+        self._budget.forget(child.id)
+
+    def _cancel_backoff(self, child: _Child) -> None:
+        """Cancel the delayed restart ``child`` waits for, and its group's."""
+        assert child.timer is not None
+        self._outbox.append(ev.CancelTimer(child.timer))
+        for cid in self._delayed.pop(child.timer, ()):
+            member = self._children.get(cid)
+            if member is not None and member.state == WAITING:
+                member.state = STOPPED
+        child.timer = None
+
+    def _record_exit(self, child: _Child, reason: ExitReason, outcome: str) -> rp.ExitRecord:
+        uptime = None if child.started_at is None else self._now - child.started_at
+        record = rp.ExitRecord(time=self._now, reason=reason, uptime=uptime)
+        child.remember(record)
+        self._recent.append((child.id, record))
+        self._emit(
+            rp.ChildExited,
+            child_id=child.id,
+            reason=reason,
+            outcome=outcome,
+            uptime=uptime,
+            is_supervisor=child.spec.is_supervisor,
+        )
+        return record
+
+    # --------------------------------------------------------------- child exits
+
+    def _on_child_down(self, event: ev.ChildDown) -> None:
+        child = self._by_ref.get(event.ref)
+        if child is None:
+            return  # a late exit of a child already replaced or forgotten
+        decision = outcome(child.restart, event.reason.kind)
+        if self.state != "running":
+            decision = Outcome.REMOVE if child.restart is Restart.TEMPORARY else Outcome.KEEP
+        self._record_exit(child, event.reason, outcome=decision.value)
+        self._forget_ref(child)
+        if decision is Outcome.RESTART:
+            self._restart(child)
+            return
+        if decision is Outcome.REMOVE or self._dynamic:
+            self._remove(child)
+        self._check_auto_shutdown(child)
+
+    def _check_auto_shutdown(self, child: _Child) -> None:
+        if self._auto is AutoShutdown.NEVER or not child.spec.significant:
+            return
+        if self._auto is AutoShutdown.ALL_SIGNIFICANT:
+            if self._dynamic:
+                if self._children:
+                    return
+            elif any(
+                c.spec.significant and c.state != STOPPED for c in self._children.values()
+            ):
+                return
+        self._begin_shutdown(Shutdown())
+
+    def _restart(self, child: _Child) -> None:
+        """OTP's restart/2: count the restart, then run the strategy's plan."""
+        verdict = self._budget.on_failure(child.id, self._now)
+        if not verdict.allow:
+            self._emit(
+                rp.IntensityExceeded,
+                child_id=child.id,
+                why=verdict.why,
+                history=tuple(self._recent),
+            )
+            child.state = STOPPED
+            self._begin_shutdown(Shutdown())
+            return
+        try:
+            plan = self._plan(child.id)
+        except Exception as exc:  # a bug in a user strategy: exit, do not hide it
+            self._begin_shutdown(Abnormal(f"restart strategy {self._strategy!r} failed: {exc!r}"))
+            return
+        if verdict.delay > 0:
+            self._emit(rp.RestartScheduled, child_id=child.id, delay=verdict.delay)
+        self._start_job(self._restart_job(child.id, plan, verdict.delay))
+
+    def _plan(self, failed: str) -> RestartPlan:
+        if self._dynamic:
+            return RestartPlan.just(failed)
+        plan = self._strategy.plan(failed, self._siblings)
+        if not isinstance(plan, RestartPlan):
+            raise TypeError(f"plan() must return a RestartPlan, not {plan!r}")
+        for cid in (*plan.stop, *plan.start):
+            if cid not in self._children:
+                raise LookupError(f"plan names {cid!r}, which is not a child")
+        return plan
+
+    def _restart_job(self, failed: str, plan: RestartPlan, delay: float) -> Job:
+        for cid in plan.stop:
+            child = self._children.get(cid)
+            if child is None:
+                continue
+            yield from self._terminate(child)
+            if child.restart is Restart.TEMPORARY:
+                self._remove(child)
+        if delay > 0:
+            # Backoff: the siblings are stopped now; the starts wait for the timer.
+            token = self._new_timer(delay)
+            group = []
+            for cid in plan.start:
+                child = self._children.get(cid)
+                if child is not None and child.state in (STOPPED, RESTARTING):
+                    child.state = WAITING
+                    group.append(cid)
+            self._delayed[token] = tuple(group)
+            failed_child = self._children.get(failed)
+            if failed_child is not None:
+                failed_child.timer = token
+            return
+        yield from self._start_plan(plan.start)
+
+    def _start_plan(self, ids: tuple[str, ...]) -> Job:
+        for index, cid in enumerate(ids):
+            child = self._children.get(cid)
+            if child is None or child.state not in (STOPPED, WAITING, RESTARTING):
+                continue
+            reason = yield from self._start(child)
+            if reason is not None:
+                # As OTP: this child retries later; the rest of the plan stays stopped.
+                child.state = RESTARTING
+                for rest in ids[index + 1 :]:
+                    other = self._children.get(rest)
+                    if other is not None and other.state == WAITING:
+                        other.state = STOPPED
+                self._deferred.append(_Retry(cid))
+                return
+
+    def _on_retry(self, child_id: str) -> None:
+        child = self._children.get(child_id)
+        if child is not None and child.state == RESTARTING and self.state == "running":
+            self._restart(child)
+
+    def _on_timer(self, token: int) -> None:
+        ids = self._delayed.pop(token, None)
+        if ids is None or self.state != "running":
+            return
+        for cid in ids:
+            child = self._children.get(cid)
+            if child is not None and child.timer == token:
+                child.timer = None
+        self._start_job(self._start_plan(ids))
+
+    # --------------------------------------------------------------- shutdown
+
+    def _begin_shutdown(self, reason: ExitReason) -> None:
+        if self.state in ("stopping", "exited"):
+            return
+        self.state = "stopping"
+        self._start_job(self._shutdown_job(reason))
+
+    def _shutdown_job(self, reason: ExitReason) -> Job:
+        yield from self._terminate_all()
+        self._finish(reason)
+
+    def _finish(self, reason: ExitReason) -> None:
+        self.state = "exited"
+        self.exit_reason = reason
+        for token in list(self._delayed):
+            self._outbox.append(ev.CancelTimer(token))
+        self._delayed.clear()
+        self._emit(rp.SupervisorExited, reason=reason)
+        self._outbox.append(ev.Exit(reason))
+        # Calls that were waiting behind the last job are answered: it has exited.
+        for event in self._deferred:
+            self._after_exit(event)
+        self._deferred.clear()
+        self._pending_downs.clear()
+
+    def _force_kill(self) -> None:
+        """Kill every child at once, then stop (a second Ctrl-C)."""
+        self._force = True
+        for ref, child in list(self._by_ref.items()):
+            self._outbox.append(ev.KillChild(ref, child.id))
+        if self.state in ("new", "stopping"):
+            if self.state == "new":
+                self._finish(Killed())
+            return
+        stop = ev.Stop(Shutdown())
+        if self._job is None:
+            self._process(stop)
+        else:
+            self._deferred.appendleft(stop)
+
+    # ------------------------------------------------------------------- API
+
+    def _on_call(self, call: ev.Call) -> None:
+        request = call.request
+        handler = self._handlers.get(type(request))
+        if handler is None:
+            self._reply(call, error=TypeError(f"unknown request {request!r}"))
+            return
+        result = handler(self, call, request)
+        if isinstance(result, Generator):
+            self._start_job(result)
+
+    def _reply(self, call: ev.Call, value: Any = None, error: BaseException | None = None) -> None:
+        self._outbox.append(ev.Reply(call.request_id, value, error))
+
+    def _which_children(self, call: ev.Call, request: ev.WhichChildren) -> None:
+        self._reply(call, [self._info(c) for c in self._children.values()])
+
+    def _count_children(self, call: ev.Call, request: ev.CountChildren) -> None:
+        specs = active = supervisors = workers = 0
+        if self._dynamic:
+            size = len(self._children)
+            active = sum(1 for c in self._children.values() if c.state == RUNNING)
+            specs = 1
+            if self._template.is_supervisor:
+                supervisors = size
+            else:
+                workers = size
+        else:
+            for child in self._children.values():
+                specs += 1
+                active += child.state == RUNNING
+                if child.spec.is_supervisor:
+                    supervisors += 1
+                else:
+                    workers += 1
+        self._reply(call, ChildCounts(specs, active, supervisors, workers))
+
+    def _get_childspec(self, call: ev.Call, request: ev.GetChildSpec) -> None:
+        child = self._children.get(request.child_id)
+        if child is None:
+            self._reply(call, error=self._not_found(request.child_id))
+        else:
+            self._reply(call, child.spec)
+
+    def _start_child(self, call: ev.Call, request: ev.StartChildRequest) -> Job | None:
+        if self._dynamic:
+            try:
+                spec = self._template.with_extra_args(tuple(request.extra_args))
+            except SpecError as exc:
+                self._reply(call, error=exc)
+                return None
+            self._last_dynamic_id += 1
+            child_id = f"{self._template.id}#{self._last_dynamic_id}"
+            return self._start_child_job(call, _Child(child_id, spec))
+        spec = request.spec
+        if not getattr(spec, "id", None) or not hasattr(spec, "is_supervisor"):
+            self._reply(call, error=TypeError(f"start_child needs a ChildSpec or SupervisorSpec; "
+                                              f"got {spec!r}"))
+            return None
+        if spec.significant and self._auto is AutoShutdown.NEVER:
+            self._reply(call, error=SpecError(spec.id, "significant", "significant=True needs "
+                                              f"auto_shutdown other than 'never' on supervisor "
+                                              f"{self.where!r}"))
+            return None
+        existing = self._children.get(spec.id)
+        if existing is not None:
+            if existing.state == STOPPED:
+                self._reply(call, error=AlreadyPresentError(
+                    f"child {spec.id!r} is already present (stopped) under {self.where!r}"))
+            else:
+                self._reply(call, error=AlreadyStartedError(
+                    f"child {spec.id!r} is already started under {self.where!r}"))
+            return None
+        return self._start_child_job(call, _Child(spec.id, spec))
+
+    def _start_child_job(self, call: ev.Call, child: _Child) -> Job:
+        reason = yield from self._start(child)
+        if reason is None:
+            self._children[child.id] = child
+            self._reply(call, child.id)
+        else:
+            self._reply(call, error=StartChildError(child.id, reason))
+
+    def _terminate_child(self, call: ev.Call, request: ev.TerminateChild) -> Job | None:
+        child = self._children.get(request.child_id)
+        if child is None:
+            if self._dynamic and request.child_id == self._template.id:
+                self._reply(call, error=NotSupportedError(
+                    "terminate_child on a simple_one_for_one supervisor takes a child's id, "
+                    "not the template's"))
+            elif self._dynamic and self._was_dynamic_child(request.child_id):
+                self._reply(call)  # it has already ended: OTP answers ok for a dead pid
+            else:
+                self._reply(call, error=self._not_found(request.child_id))
+            return None
+        return self._terminate_child_job(call, child)
+
+    def _terminate_child_job(self, call: ev.Call, child: _Child) -> Job:
+        yield from self._terminate(child)
+        if child.restart is Restart.TEMPORARY or self._dynamic:
+            self._remove(child)
+        else:
+            child.state = STOPPED
+        self._reply(call)
+
+    def _restart_child(self, call: ev.Call, request: ev.RestartChild) -> Job | None:
+        child = self._lookup_static(call, request.child_id, "restart_child")
+        if child is None:
+            return None
+        return self._restart_child_job(call, child)
+
+    def _restart_child_job(self, call: ev.Call, child: _Child) -> Job:
+        reason = yield from self._start(child)
+        if reason is None:
+            self._reply(call, child.id)
+        else:
+            self._reply(call, error=StartChildError(child.id, reason))
+
+    def _delete_child(self, call: ev.Call, request: ev.DeleteChild) -> None:
+        child = self._lookup_static(call, request.child_id, "delete_child")
+        if child is not None:
+            self._remove(child)
+            self._reply(call)
+
+    def _lookup_static(self, call: ev.Call, child_id: str, what: str) -> _Child | None:
+        """The stopped child ``child_id``, or None after replying with the error."""
+        if self._dynamic:
+            self._reply(call, error=NotSupportedError(
+                f"{what} is not supported by simple_one_for_one supervisor {self.where!r}"))
+            return None
+        child = self._children.get(child_id)
+        if child is None:
+            self._reply(call, error=self._not_found(child_id))
+            return None
+        if child.state in (RESTARTING, WAITING):
+            self._reply(call, error=ChildRestartingError(
+                f"child {child_id!r} under {self.where!r} is restarting"))
+            return None
+        if child.state != STOPPED:
+            self._reply(call, error=ChildRunningError(
+                f"child {child_id!r} under {self.where!r} is running"))
+            return None
+        return child
+
+    def _was_dynamic_child(self, child_id: str) -> bool:
+        prefix = f"{self._template.id}#"
+        if not child_id.startswith(prefix):
+            return False
+        number = child_id[len(prefix):]
+        return number.isdigit() and 0 < int(number) <= self._last_dynamic_id
+
+    def _not_found(self, child_id: str) -> ChildNotFoundError:
+        return ChildNotFoundError(f"no child {child_id!r} under supervisor {self.where!r}")
+
+    def _info(self, child: _Child) -> ChildInfo:
+        state = RESTARTING if child.state == WAITING else child.state
+        return ChildInfo(child.id, state, child.spec.is_supervisor, child.spec, child.restarts)
+
+    _handlers: dict[type[ev.Request], Callable[..., Any]] = {
+        ev.WhichChildren: _which_children,
+        ev.CountChildren: _count_children,
+        ev.GetChildSpec: _get_childspec,
+        ev.StartChildRequest: _start_child,
+        ev.TerminateChild: _terminate_child,
+        ev.RestartChild: _restart_child,
+        ev.DeleteChild: _delete_child,
+    }
+
+    # --------------------------------------------------------------- inspection
+
+    def child_history(self, child_id: str) -> tuple[rp.ExitRecord, ...]:
+        """The crash history of a child, oldest first."""
+        child = self._children.get(child_id)
+        if child is None or child.history is None:
+            return ()
+        return tuple(child.history)
+
+    @property
+    def busy(self) -> bool:
+        """True while a job (a start or stop sequence) is in progress."""
+        return self._job is not None
+
+
+def _no_jitter() -> float:
+    return 0.5

@@ -1,0 +1,31 @@
+"""Typed reports: every supervision decision as a value. See :mod:`otp_py._core.reports`."""
+
+from otp_py._core.reports import (
+    ChildExited,
+    ChildStarted,
+    ChildStartFailed,
+    ChildTerminated,
+    ChildUnstoppable,
+    ExitRecord,
+    IntensityExceeded,
+    Report,
+    RestartScheduled,
+    SupervisorExited,
+    SupervisorStarted,
+    SupervisorStarting,
+)
+
+__all__ = [
+    "ChildExited",
+    "ChildStartFailed",
+    "ChildStarted",
+    "ChildTerminated",
+    "ChildUnstoppable",
+    "ExitRecord",
+    "IntensityExceeded",
+    "Report",
+    "RestartScheduled",
+    "SupervisorExited",
+    "SupervisorStarted",
+    "SupervisorStarting",
+]

@@ -1,0 +1,468 @@
+"""Child and supervisor specs: *what runs* and *how to recover*, declared in code.
+
+Specs are frozen attrs classes, validated where they are written: a bad value raises
+:class:`~otp_py.SpecError` (a ``ValueError``; :class:`~otp_py.SpecTypeError` is also
+a ``TypeError``) at construction, naming the child id and the field and saying what
+was expected and what was given. Nothing invalid reaches a running tree.
+
+Converters accept the obvious spellings (``restart="transient"``, a list for
+``args``, ``strategy="one_for_all"``); validators then check every field. The rules
+are OTP's (``supervisor:check_childspec/2``) plus what Python needs: ``start`` must
+be callable, or an argv for command children, and options must suit the backend.
+
+A :class:`SupervisorSpec` is itself a valid child, so trees nest.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import math
+import shlex
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Final, Literal, TypeVar
+
+import attrs
+
+from otp_py._core.intensity import IntensityPolicy, SlidingWindow
+from otp_py._core.strategies import (
+    OneForAll,
+    OneForOne,
+    RestartStrategy,
+    RestForOne,
+    SimpleOneForOne,
+)
+from otp_py._core.types import BRUTAL_KILL, INFINITY, AutoShutdown, BrutalKill, Restart
+from otp_py._errors import SpecError, SpecTypeError
+
+__all__ = [
+    "BACKENDS",
+    "START_METHODS",
+    "Backend",
+    "ChildSpec",
+    "Heartbeat",
+    "StartMethod",
+    "SupervisorSpec",
+]
+
+Backend = Literal["process", "command", "thread", "asyncio"]
+BACKENDS: Final[tuple[str, ...]] = ("process", "command", "thread", "asyncio")
+"""The names of what can run a worker child."""
+
+StartMethod = Literal["forkserver", "fork", "spawn"]
+START_METHODS: Final[tuple[str, ...]] = ("forkserver", "fork", "spawn")
+
+SUPERVISOR_BACKENDS: Final[tuple[str, ...]] = ("inline", "process")
+"""A nested supervisor runs ``inline`` (same process and event loop as its parent)
+or in a ``process`` of its own."""
+
+_STRATEGIES: Final[Mapping[str, RestartStrategy]] = {
+    s.name: s for s in (OneForOne(), OneForAll(), RestForOne(), SimpleOneForOne())
+}
+
+DEFAULT_WORKER_SHUTDOWN: Final = 5.0
+"""OTP's default ``shutdown`` for workers: 5 s (``5000`` ms)."""
+
+DEFAULT_INTENSITY: Final = SlidingWindow(max_restarts=1, period=5.0)
+"""OTP's default restart intensity: 1 restart in 5 s."""
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+# -- lenient converters: turn obvious spellings into values, leave the rest for the
+#    validators, which know the child id and can say what is wrong.
+
+
+def _to_enum(kind: type[_E]) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return kind(value.lower())
+            except ValueError:
+                return value
+        return value
+
+    return convert
+
+
+def _to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _to_dict(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) and not isinstance(value, dict) else value
+
+
+def _to_strategy(value: Any) -> Any:
+    if isinstance(value, str):
+        return _STRATEGIES.get(value.lower(), value)
+    if isinstance(value, type) and issubclass(value, RestartStrategy):
+        return value()
+    return value
+
+
+def _to_shutdown(value: Any) -> Any:
+    if isinstance(value, str):
+        lowered = value.lower()
+        if lowered == "brutal_kill":
+            return BRUTAL_KILL
+        if lowered == "infinity":
+            return INFINITY
+    return value
+
+
+def _to_argv(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+# -- validation helpers, each naming the child and the field.
+
+
+def _fail(child_id: Any, field: str, expected: str, got: Any, *, type_error: bool = False) -> None:
+    cls = SpecTypeError if type_error else SpecError
+    raise cls(child_id, field, f"expected {expected}; got {got!r}")
+
+
+def _check_id(value: Any, owner: str) -> None:
+    if not isinstance(value, str):
+        _fail(None, "id", f"a non-empty string naming the {owner}", value, type_error=True)
+    if not value or "/" in value or value != value.strip():
+        _fail(None, "id", "a non-empty string without '/' or surrounding spaces", value)
+
+
+def _check_shutdown(child_id: str, value: Any) -> None:
+    if value is BRUTAL_KILL:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _fail(child_id, "shutdown", "seconds (a number), INFINITY or BRUTAL_KILL", value,
+              type_error=True)
+    if math.isnan(value) or value < 0:
+        _fail(child_id, "shutdown", "a non-negative number of seconds, INFINITY or BRUTAL_KILL",
+              value)
+
+
+def _check_timeout(child_id: str, field: str, value: Any, *, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _fail(child_id, field, "a number of seconds", value, type_error=True)
+    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = "non-negative" if allow_zero else "positive"
+        _fail(child_id, field, f"a {bound} number of seconds", value)
+
+
+def _check_restart(child_id: str, value: Any) -> None:
+    if not isinstance(value, Restart):
+        _fail(child_id, "restart", "Restart.PERMANENT, TRANSIENT or TEMPORARY "
+              "(or 'permanent', 'transient', 'temporary')", value)
+
+
+def _check_significant(child_id: str, significant: Any, restart: Restart) -> None:
+    if not isinstance(significant, bool):
+        _fail(child_id, "significant", "True or False", significant, type_error=True)
+    if significant and restart is Restart.PERMANENT:
+        raise SpecError(
+            child_id,
+            "significant",
+            "a permanent child cannot be significant (OTP refuses "
+            "{bad_combination, [{restart, permanent}, {significant, true}]}); "
+            "make it transient or temporary",
+        )
+
+
+@attrs.frozen
+class Heartbeat:
+    """Liveness pings for process and thread children.
+
+    The supervisor pings the child every ``interval`` seconds; a child that has not
+    answered for ``timeout`` seconds is *hung*: it is stopped (killed if it does not
+    stop within its shutdown timeout), reported with a :class:`~otp_py.reasons.Hung`
+    reason, and restarted per its restart type.
+    """
+
+    interval: float = attrs.field(default=2.0)
+    timeout: float = attrs.field(default=30.0)
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("interval", "timeout"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                _fail(None, field, "a number of seconds", value, type_error=True)
+            if not math.isfinite(value) or value <= 0:
+                _fail(None, field, "a positive, finite number of seconds", value)
+
+
+@attrs.frozen(kw_only=True)
+class ChildSpec:
+    """A worker: what to run, with which backend, and how to treat its end.
+
+    Fields:
+
+    * ``id``: unique among its siblings; no ``/`` (paths use it).
+    * ``start``: the callable to run (``"process"``, ``"thread"``), a coroutine
+      function (``"asyncio"``), or an argv (``"command"``: a list of strings, or one
+      string split like a shell would).
+    * ``args``, ``kwargs``: arguments for ``start`` (callables only).
+    * ``restart``: :class:`Restart`, default permanent.
+    * ``shutdown``: seconds to wait after a graceful stop before killing,
+      :data:`INFINITY` or :data:`BRUTAL_KILL`; default 5 s, as OTP.
+    * ``significant``: ends the supervisor under ``auto_shutdown`` (never permanent).
+    * ``backend``: ``"process"``, ``"command"``, ``"thread"`` or ``"asyncio"``;
+      inferred when omitted (coroutine function: asyncio; argv: command;
+      other callables: process).
+    * ``start_method`` (process): ``"forkserver"`` (default), ``"fork"`` or ``"spawn"``.
+    * ``stop_signal`` (command): the signal that asks it to stop; default SIGTERM.
+    * ``cwd``, ``env`` (command): working directory and extra environment.
+    * ``ready``: the child calls :func:`otp_py.notify_ready` when it is up; the
+      supervisor waits for it (at most ``start_timeout`` seconds) before starting
+      the next sibling.
+    * ``start_timeout``: seconds to wait for readiness; default 30.
+    * ``heartbeat`` (process, thread): a :class:`Heartbeat`.
+    """
+
+    is_supervisor: ClassVar[bool] = False
+
+    id: str = attrs.field()
+    start: Any = attrs.field()
+    args: tuple[Any, ...] = attrs.field(default=(), converter=_to_tuple)
+    kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_to_dict, hash=False)
+    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_to_enum(Restart))
+    shutdown: float | BrutalKill = attrs.field(
+        default=DEFAULT_WORKER_SHUTDOWN, converter=_to_shutdown
+    )
+    significant: bool = attrs.field(default=False)
+    backend: Backend = attrs.field(default=None)  # type: ignore[assignment]
+    start_method: StartMethod | None = attrs.field(default=None)
+    stop_signal: int | None = attrs.field(default=None)
+    cwd: str | None = attrs.field(default=None)
+    env: Mapping[str, str] | None = attrs.field(default=None, converter=_to_dict, hash=False)
+    ready: bool = attrs.field(default=False)
+    start_timeout: float = attrs.field(default=30.0)
+    heartbeat: Heartbeat | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        _check_id(self.id, "child")
+        cid = self.id
+        backend = self.backend
+        if backend is None:
+            backend = _infer_backend(self.start)
+            object.__setattr__(self, "backend", backend)
+        if backend not in BACKENDS:
+            _fail(cid, "backend", "one of " + ", ".join(map(repr, BACKENDS)), backend)
+        self._check_start(backend)
+        if not isinstance(self.args, tuple):
+            _fail(cid, "args", "a tuple or list of positional arguments", self.args,
+                  type_error=True)
+        if not isinstance(self.kwargs, dict) or not all(isinstance(k, str) for k in self.kwargs):
+            _fail(cid, "kwargs", "a mapping of keyword-argument names to values", self.kwargs,
+                  type_error=True)
+        if backend == "command" and (self.args or self.kwargs):
+            raise SpecError(cid, "args", "a command child takes its arguments in its argv "
+                            "('start'), not in args/kwargs")
+        _check_restart(cid, self.restart)
+        _check_shutdown(cid, self.shutdown)
+        _check_significant(cid, self.significant, self.restart)
+        self._check_backend_options(backend)
+
+    def _check_start(self, backend: str) -> None:
+        cid, start = self.id, self.start
+        if backend == "command":
+            argv = _to_argv(start)
+            if (
+                not isinstance(argv, tuple)
+                or not argv
+                or not all(isinstance(a, str) for a in argv)
+            ):
+                _fail(cid, "start", "an argv for a command child: a non-empty list of strings "
+                      "or a command line", start, type_error=not isinstance(start, str))
+            object.__setattr__(self, "start", argv)
+            return
+        if not callable(start):
+            _fail(cid, "start", f"a callable to run in the {backend} backend", start,
+                  type_error=True)
+        is_coroutine = inspect.iscoroutinefunction(start)
+        if backend == "asyncio" and not is_coroutine:
+            _fail(cid, "start", "a coroutine function (async def) for an asyncio child", start,
+                  type_error=True)
+        if backend != "asyncio" and is_coroutine:
+            raise SpecError(cid, "start", f"{start!r} is a coroutine function, which only the "
+                            f"asyncio backend can run; got backend={backend!r}")
+
+    def _check_backend_options(self, backend: str) -> None:
+        cid = self.id
+        if self.start_method is not None:
+            if backend != "process":
+                raise SpecError(cid, "start_method", f"only process children have a start "
+                                f"method; this child's backend is {backend!r}")
+            if self.start_method not in START_METHODS:
+                _fail(cid, "start_method", "one of " + ", ".join(map(repr, START_METHODS)),
+                      self.start_method)
+        if self.stop_signal is not None:
+            if backend != "command":
+                raise SpecError(cid, "stop_signal", f"only command children take a stop "
+                                f"signal; this child's backend is {backend!r}")
+            try:
+                signal.Signals(self.stop_signal)
+            except (ValueError, TypeError):
+                _fail(cid, "stop_signal", "a signal number such as signal.SIGTERM",
+                      self.stop_signal)
+        for field in ("cwd", "env"):
+            if getattr(self, field) is not None and backend != "command":
+                raise SpecError(cid, field, f"only command children take {field!r}; this "
+                                f"child's backend is {backend!r}")
+        if self.cwd is not None and not isinstance(self.cwd, str):
+            _fail(cid, "cwd", "a directory path (str)", self.cwd, type_error=True)
+        if self.env is not None and not (
+            isinstance(self.env, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in self.env.items())
+        ):
+            _fail(cid, "env", "a mapping of str to str", self.env, type_error=True)
+        if not isinstance(self.ready, bool):
+            _fail(cid, "ready", "True or False", self.ready, type_error=True)
+        if self.ready and backend == "command":
+            raise SpecError(cid, "ready", "command children cannot signal readiness; "
+                            "leave ready=False")
+        _check_timeout(cid, "start_timeout", self.start_timeout)
+        if self.heartbeat is not None:
+            if not isinstance(self.heartbeat, Heartbeat):
+                _fail(cid, "heartbeat", "a Heartbeat(interval, timeout) or None",
+                      self.heartbeat, type_error=True)
+            if backend not in ("process", "thread"):
+                raise SpecError(cid, "heartbeat", f"only process and thread children answer "
+                                f"heartbeats; this child's backend is {backend!r}")
+
+    # -- named constructors for the common shapes
+
+    @classmethod
+    def process(cls, id: str, start: Callable[..., Any], **fields: Any) -> ChildSpec:
+        """A callable run in a new OS process."""
+        return cls(id=id, start=start, backend="process", **fields)
+
+    @classmethod
+    def thread(cls, id: str, start: Callable[..., Any], **fields: Any) -> ChildSpec:
+        """A callable run in a thread of its own."""
+        return cls(id=id, start=start, backend="thread", **fields)
+
+    @classmethod
+    def task(cls, id: str, start: Callable[..., Any], **fields: Any) -> ChildSpec:
+        """A coroutine function run as an asyncio task on the tree's event loop."""
+        return cls(id=id, start=start, backend="asyncio", **fields)
+
+    @classmethod
+    def command(cls, id: str, argv: str | Sequence[str], **fields: Any) -> ChildSpec:
+        """An external program (argv list, or a command line split like a shell)."""
+        return cls(id=id, start=argv, backend="command", **fields)
+
+    def with_extra_args(self, extra: Sequence[Any]) -> ChildSpec:
+        """This spec with ``extra`` appended to ``args`` (simple_one_for_one)."""
+        return attrs.evolve(self, args=(*self.args, *extra))
+
+
+def _infer_backend(start: Any) -> str:
+    if inspect.iscoroutinefunction(start):
+        return "asyncio"
+    if isinstance(start, str | list | tuple):
+        return "command"
+    return "process"
+
+
+@attrs.frozen(kw_only=True)
+class SupervisorSpec:
+    """A supervisor: its children, its strategy, and how much failure is too much.
+
+    Fields:
+
+    * ``id``: the supervisor's id (``"root"`` for a tree's root, by convention).
+    * ``strategy``: a :class:`RestartStrategy` (or its OTP name), default one_for_one.
+    * ``intensity``: an :class:`IntensityPolicy`; default OTP's, 1 restart in 5 s.
+    * ``children``: :class:`ChildSpec` and :class:`SupervisorSpec` values, started
+      in this order and stopped in reverse. A simple_one_for_one supervisor has
+      exactly one: the template of its dynamic children.
+    * ``auto_shutdown``: :class:`AutoShutdown`, default never.
+    * ``restart``, ``shutdown`` (default :data:`INFINITY`, as OTP), ``significant``:
+      how its parent treats it, as for any child.
+    * ``backend``: ``"inline"`` (default: on its parent's event loop) or
+      ``"process"`` (a subtree in its own OS process).
+    """
+
+    is_supervisor: ClassVar[bool] = True
+
+    id: str = attrs.field()
+    strategy: RestartStrategy = attrs.field(factory=OneForOne, converter=_to_strategy)
+    intensity: IntensityPolicy = attrs.field(default=DEFAULT_INTENSITY)
+    children: tuple[ChildSpec | SupervisorSpec, ...] = attrs.field(
+        default=(), converter=_to_tuple
+    )
+    auto_shutdown: AutoShutdown = attrs.field(
+        default=AutoShutdown.NEVER, converter=_to_enum(AutoShutdown)
+    )
+    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_to_enum(Restart))
+    shutdown: float | BrutalKill = attrs.field(default=INFINITY, converter=_to_shutdown)
+    significant: bool = attrs.field(default=False)
+    backend: str = attrs.field(default="inline")
+
+    def __attrs_post_init__(self) -> None:
+        _check_id(self.id, "supervisor")
+        sid = self.id
+        if not isinstance(self.strategy, RestartStrategy):
+            _fail(sid, "strategy", "a RestartStrategy (or 'one_for_one', 'one_for_all', "
+                  "'rest_for_one', 'simple_one_for_one')", self.strategy,
+                  type_error=not isinstance(self.strategy, str))
+        if not isinstance(self.intensity, IntensityPolicy):
+            _fail(sid, "intensity", "an IntensityPolicy such as SlidingWindow(1, 5)",
+                  self.intensity, type_error=True)
+        if not isinstance(self.auto_shutdown, AutoShutdown):
+            _fail(sid, "auto_shutdown", "AutoShutdown.NEVER, ANY_SIGNIFICANT or "
+                  "ALL_SIGNIFICANT (or their lower-case names)", self.auto_shutdown)
+        _check_restart(sid, self.restart)
+        _check_shutdown(sid, self.shutdown)
+        _check_significant(sid, self.significant, self.restart)
+        if self.backend not in SUPERVISOR_BACKENDS:
+            _fail(sid, "backend", "'inline' or 'process'", self.backend)
+        self._check_children()
+
+    def _check_children(self) -> None:
+        sid = self.id
+        if not isinstance(self.children, tuple):
+            _fail(sid, "children", "a list of ChildSpec and SupervisorSpec values",
+                  self.children, type_error=True)
+        seen: set[str] = set()
+        for child in self.children:
+            if not isinstance(child, ChildSpec | SupervisorSpec):
+                _fail(sid, "children", "ChildSpec or SupervisorSpec values", child,
+                      type_error=True)
+            if child.id in seen:
+                raise SpecError(child.id, "id", f"duplicate id among the children of "
+                                f"supervisor {sid!r}; sibling ids must be unique")
+            seen.add(child.id)
+            if child.significant and self.auto_shutdown is AutoShutdown.NEVER:
+                raise SpecError(child.id, "significant", f"significant=True needs "
+                                f"auto_shutdown other than 'never' on supervisor {sid!r} "
+                                "(OTP refuses {bad_combination, [{auto_shutdown, never}, "
+                                "{significant, true}]})")
+        if self.strategy.dynamic and len(self.children) != 1:
+            raise SpecError(sid, "children", f"a simple_one_for_one supervisor needs exactly "
+                            f"one child template; got {len(self.children)} children")
+
+    @property
+    def template(self) -> ChildSpec | SupervisorSpec:
+        """The child template of a simple_one_for_one supervisor."""
+        if not self.strategy.dynamic:
+            raise SpecError(self.id, "strategy", "only simple_one_for_one supervisors have a "
+                            "child template")
+        return self.children[0]
+
+    def with_extra_args(self, extra: Sequence[Any]) -> SupervisorSpec:
+        """Supervisors take no arguments; a dynamic supervisor child is started as is."""
+        if extra:
+            raise SpecError(self.id, "args", "a supervisor template takes no extra arguments")
+        return self
+
+
+AnySpec = ChildSpec | SupervisorSpec
