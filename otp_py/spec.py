@@ -74,16 +74,21 @@ _E = TypeVar("_E", bound=enum.Enum)
 #    validators, which know the child id and can say what is wrong.
 
 
-def _to_enum(kind: type[_E]) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return kind(value.lower())
-            except ValueError:
-                return value
-        return value
+def _to_enum(kind: type[_E], value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return kind(value.lower())
+        except ValueError:
+            return value
+    return value
 
-    return convert
+
+def _to_restart(value: Any) -> Any:
+    return _to_enum(Restart, value)
+
+
+def _to_auto_shutdown(value: Any) -> Any:
+    return _to_enum(AutoShutdown, value)
 
 
 def _to_tuple(value: Any) -> Any:
@@ -232,12 +237,12 @@ class ChildSpec:
     start: Any = attrs.field()
     args: tuple[Any, ...] = attrs.field(default=(), converter=_to_tuple)
     kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_to_dict, hash=False)
-    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_to_enum(Restart))
+    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_to_restart)
     shutdown: float | BrutalKill = attrs.field(
         default=DEFAULT_WORKER_SHUTDOWN, converter=_to_shutdown
     )
     significant: bool = attrs.field(default=False)
-    backend: Backend = attrs.field(default=None)  # type: ignore[assignment]
+    backend: Backend = attrs.field(default=None)
     start_method: StartMethod | None = attrs.field(default=None)
     stop_signal: int | None = attrs.field(default=None)
     cwd: str | None = attrs.field(default=None)
@@ -400,9 +405,9 @@ class SupervisorSpec:
         default=(), converter=_to_tuple
     )
     auto_shutdown: AutoShutdown = attrs.field(
-        default=AutoShutdown.NEVER, converter=_to_enum(AutoShutdown)
+        default=AutoShutdown.NEVER, converter=_to_auto_shutdown
     )
-    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_to_enum(Restart))
+    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_to_restart)
     shutdown: float | BrutalKill = attrs.field(default=INFINITY, converter=_to_shutdown)
     significant: bool = attrs.field(default=False)
     backend: str = attrs.field(default="inline")

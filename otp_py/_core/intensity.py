@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -317,12 +317,16 @@ class _DecayBudget(Budget):
         return self._count
 
 
+def _policies(value: Iterable[IntensityPolicy]) -> tuple[IntensityPolicy, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Combined(IntensityPolicy):
     """Several policies at once: a restart is allowed only if every policy allows it,
     after the longest of their delays. Built with ``a & b``."""
 
-    policies: tuple[IntensityPolicy, ...] = attrs.field(converter=tuple)
+    policies: tuple[IntensityPolicy, ...] = attrs.field(converter=_policies)
 
     @policies.validator
     def _check(self, _: Any, value: tuple[Any, ...]) -> None:

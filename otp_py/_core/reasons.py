@@ -19,6 +19,7 @@ from typing import ClassVar
 import attrs
 
 __all__ = [
+    "NO_TERM",
     "Abnormal",
     "Crashed",
     "ExitReason",
@@ -32,7 +33,6 @@ __all__ = [
     "Signaled",
     "StartTimeout",
     "Unstoppable",
-    "NO_TERM",
 ]
 
 

@@ -63,6 +63,10 @@ class Siblings(Protocol):
         ...
 
 
+def _ids(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class RestartPlan:
     """What to do about one failed child.
@@ -73,8 +77,8 @@ class RestartPlan:
     skipped when starting, as OTP never restarts a temporary child.
     """
 
-    stop: tuple[str, ...] = attrs.field(converter=tuple)
-    start: tuple[str, ...] = attrs.field(converter=tuple)
+    stop: tuple[str, ...] = attrs.field(converter=_ids)
+    start: tuple[str, ...] = attrs.field(converter=_ids)
 
     @classmethod
     def just(cls, failed: str) -> RestartPlan:

@@ -292,10 +292,12 @@ class SupervisorCore:
     def _drain(self) -> None:
         while self._job is None and self._deferred and self.state != "exited":
             event = self._deferred.popleft()
-            if isinstance(event, ev.ChildDown):
-                if self._pending_downs.pop(event.ref, None) is None:
-                    continue  # a job already took this exit
-            self._process(event)
+            taken = (
+                isinstance(event, ev.ChildDown)
+                and self._pending_downs.pop(event.ref, None) is None
+            )
+            if not taken:  # else a job already took this exit
+                self._process(event)
 
     def _start_job(self, job: Job) -> None:
         self._job = job
@@ -330,10 +332,9 @@ class SupervisorCore:
             self._on_retry(event.child_id)
         elif isinstance(event, ev.Stop):
             self._begin_shutdown(event.reason)
-        elif isinstance(event, ev.Init):
-            if self.state == "new":
-                self.state = "starting"
-                self._start_job(self._init_job())
+        elif isinstance(event, ev.Init) and self.state == "new":
+            self.state = "starting"
+            self._start_job(self._init_job())
         # ChildUp / ChildStartFailed for a ref nobody waits for: a start that was
         # abandoned (start timeout); the runtime was already told to kill it.
 

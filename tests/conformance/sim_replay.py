@@ -15,12 +15,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import scenario as sc  # noqa: E402
+import scenario as sc
 
-import otp_py as otp  # noqa: E402
-from otp_py import reports as rp  # noqa: E402
-from otp_py._core import events as ev  # noqa: E402
-from otp_py._core.simulate import _Sim  # noqa: E402
+import otp_py as otp
+from otp_py import reports as rp
+from otp_py._core import events as ev
+from otp_py._core.simulate import _Sim
 
 
 async def _idle() -> None:  # never run: the simulation starts nothing
