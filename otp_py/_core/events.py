@@ -25,6 +25,7 @@ __all__ = [
     "Call",
     "CancelTimer",
     "ChildDown",
+    "ChildHung",
     "ChildStartFailed",
     "ChildUp",
     "CountChildren",
@@ -83,6 +84,15 @@ class ChildStartFailed(Event):
 @attrs.frozen(slots=True)
 class ChildDown(Event):
     """The child started as ``ref`` has ended (and been reaped) with ``reason``."""
+
+    ref: int
+    reason: ExitReason
+
+
+@attrs.frozen(slots=True)
+class ChildHung(Event):
+    """The child ``ref`` stopped answering its heartbeat. The core stops it (killing
+    it after its shutdown timeout) and then treats it as ended with ``reason``."""
 
     ref: int
     reason: ExitReason

@@ -209,6 +209,14 @@ class _Retry(ev.Event):
     child_id: str
 
 
+@attrs.frozen(slots=True)
+class _Ended(ev.Event):
+    """Internal: a hung child has been stopped; decide about it as an exit."""
+
+    child_id: str
+    reason: ExitReason
+
+
 Job = Generator[_AwaitStart | _AwaitDown, Any, None]
 
 
@@ -323,7 +331,15 @@ class SupervisorCore:
 
     def _process(self, event: ev.Event) -> None:
         if isinstance(event, ev.ChildDown):
-            self._on_child_down(event)
+            child = self._by_ref.get(event.ref)
+            if child is not None:  # else a late exit of a child already replaced
+                self._child_ended(child, event.reason)
+        elif isinstance(event, ev.ChildHung):
+            self._on_hung(event)
+        elif isinstance(event, _Ended):
+            ended = self._children.get(event.child_id)
+            if ended is not None and ended.ref is None:
+                self._child_ended(ended, event.reason)
         elif isinstance(event, ev.Call):
             self._on_call(event)
         elif isinstance(event, ev.TimerFired):
@@ -420,19 +436,24 @@ class SupervisorCore:
         )
         return reason
 
-    def _terminate(self, child: _Child) -> Generator[Any, Any, None]:
-        """Stop ``child`` if it runs, and wait until it has ended (OTP's shutdown/2)."""
+    def _terminate(
+        self, child: _Child, *, report: bool = True
+    ) -> Generator[Any, Any, ExitReason | None]:
+        """Stop ``child`` if it runs, and wait until it has ended (OTP's shutdown/2).
+
+        Returns the reason if the child had already ended by itself (its exit was
+        waiting in the queue and is taken here, as OTP's ``unlink_flush``)."""
         if child.timer is not None:
             self._cancel_backoff(child)
         ref = child.ref
         if ref is None:
-            return
+            return None
         pending = self._pending_downs.pop(ref, None)
         if pending is not None:
-            # It ended by itself and its exit waits in the queue: take it now.
-            self._record_exit(child, pending.reason, outcome="")
+            if report:
+                self._record_exit(child, pending.reason, outcome="")
             self._forget_ref(child)
-            return
+            return pending.reason
         child.state = STOPPING
         shutdown = child.spec.shutdown
         timer = None
@@ -449,12 +470,14 @@ class SupervisorCore:
         elif timer is not None:
             self._outbox.append(ev.CancelTimer(timer))
         self._forget_ref(child)
-        self._emit(
-            rp.ChildTerminated,
-            child_id=child.id,
-            reason=event.reason,
-            is_supervisor=child.spec.is_supervisor,
-        )
+        if report:
+            self._emit(
+                rp.ChildTerminated,
+                child_id=child.id,
+                reason=event.reason,
+                is_supervisor=child.spec.is_supervisor,
+            )
+        return None
 
     def _terminate_all(self) -> Generator[Any, Any, None]:
         """Stop every child in reverse start order (all at once if dynamic)."""
@@ -550,14 +573,21 @@ class SupervisorCore:
 
     # --------------------------------------------------------------- child exits
 
-    def _on_child_down(self, event: ev.ChildDown) -> None:
+    def _on_hung(self, event: ev.ChildHung) -> None:
         child = self._by_ref.get(event.ref)
-        if child is None:
-            return  # a late exit of a child already replaced or forgotten
-        decision = outcome(child.restart, event.reason.kind)
+        if child is not None and child.state == RUNNING and self.state == "running":
+            self._start_job(self._hung_job(child, event.reason))
+
+    def _hung_job(self, child: _Child, reason: ExitReason) -> Job:
+        ended_by_itself = yield from self._terminate(child, report=False)
+        self._deferred.appendleft(_Ended(child.id, ended_by_itself or reason))
+
+    def _child_ended(self, child: _Child, reason: ExitReason) -> None:
+        """OTP's do_restart/3: a child ended by itself; consult the restart table."""
+        decision = outcome(child.restart, reason.kind)
         if self.state != "running":
             decision = Outcome.REMOVE if child.restart is Restart.TEMPORARY else Outcome.KEEP
-        self._record_exit(child, event.reason, outcome=decision.value)
+        self._record_exit(child, reason, outcome=decision.value)
         self._forget_ref(child)
         if decision is Outcome.RESTART:
             self._restart(child)
