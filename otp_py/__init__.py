@@ -46,6 +46,14 @@ from otp_py._errors import (
     SupervisorExitError,
     SupervisorNotRunningError,
 )
+from otp_py.backends.context import (
+    current_child,
+    heartbeat,
+    notify_ready,
+    stop_requested,
+    wait_for_stop,
+)
+from otp_py.runtime.api import AsyncSupervisor, Supervisor, run, start, supervise
 from otp_py.spec import ChildSpec, Heartbeat, SupervisorSpec
 
 __version__ = "0.1.0"
@@ -56,6 +64,7 @@ __all__ = [
     "RESTART_TABLE",
     "AlreadyPresentError",
     "AlreadyStartedError",
+    "AsyncSupervisor",
     "AutoShutdown",
     "Budget",
     "ChildCounts",
@@ -90,12 +99,21 @@ __all__ = [
     "SpecTypeError",
     "StartChildError",
     "StartFails",
+    "Supervisor",
     "SupervisorExitError",
     "SupervisorNotRunningError",
     "SupervisorSpec",
     "Verdict",
     "__version__",
+    "current_child",
+    "heartbeat",
+    "notify_ready",
     "reasons",
     "reports",
+    "run",
     "simulate",
+    "start",
+    "stop_requested",
+    "supervise",
+    "wait_for_stop",
 ]

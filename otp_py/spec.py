@@ -18,9 +18,11 @@ from __future__ import annotations
 import enum
 import inspect
 import math
+import pickle
 import shlex
 import signal
 from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, Final, Literal, TypeVar
 
 import attrs
@@ -222,6 +224,8 @@ class ChildSpec:
       inferred when omitted (coroutine function: asyncio; argv: command;
       other callables: process).
     * ``start_method`` (process): ``"forkserver"`` (default), ``"fork"`` or ``"spawn"``.
+    * ``process_class`` (process): a :class:`multiprocessing.Process` subclass to
+      instantiate instead (it brings its own start method).
     * ``stop_signal`` (command): the signal that asks it to stop; default SIGTERM.
     * ``cwd``, ``env`` (command): working directory and extra environment.
     * ``ready``: the child calls :func:`otp_py.notify_ready` when it is up; the
@@ -244,6 +248,7 @@ class ChildSpec:
     significant: bool = attrs.field(default=False)
     backend: Backend = attrs.field(default=None)
     start_method: StartMethod | None = attrs.field(default=None)
+    process_class: type | None = attrs.field(default=None)
     stop_signal: int | None = attrs.field(default=None)
     cwd: str | None = attrs.field(default=None)
     env: Mapping[str, str] | None = attrs.field(default=None, converter=_to_dict, hash=False)
@@ -317,6 +322,19 @@ class ChildSpec:
             except (ValueError, TypeError):
                 _fail(cid, "stop_signal", "a signal number such as signal.SIGTERM",
                       self.stop_signal)
+        if self.process_class is not None:
+            if backend != "process":
+                raise SpecError(cid, "process_class", f"only process children take a process "
+                                f"class; this child's backend is {backend!r}")
+            if not (isinstance(self.process_class, type)
+                    and issubclass(self.process_class, BaseProcess)):
+                _fail(cid, "process_class", "a multiprocessing.Process subclass",
+                      self.process_class, type_error=True)
+            if self.start_method is not None:
+                raise SpecError(cid, "start_method", "a process_class brings its own start "
+                                "method; give one or the other")
+        if backend == "process" and self.start_method != "fork" and self.process_class is None:
+            self._check_picklable()
         for field in ("cwd", "env"):
             if getattr(self, field) is not None and backend != "command":
                 raise SpecError(cid, field, f"only command children take {field!r}; this "
@@ -341,6 +359,18 @@ class ChildSpec:
             if backend not in ("process", "thread"):
                 raise SpecError(cid, "heartbeat", f"only process and thread children answer "
                                 f"heartbeats; this child's backend is {backend!r}")
+
+    def _check_picklable(self) -> None:
+        method = self.start_method or "forkserver"
+        for field, value in (("start", self.start), ("args", self.args),
+                             ("kwargs", self.kwargs)):
+            try:
+                pickle.dumps(value)
+            except Exception as exc:
+                raise SpecError(
+                    self.id, field, f"must be picklable to reach a {method!r} child process "
+                    f"(define functions at module level, or use start_method='fork'); "
+                    f"pickling {value!r} failed: {exc}") from None
 
     # -- named constructors for the common shapes
 

@@ -1,1 +1,1 @@
-"""(filled by later layers)"""
+"""The runtime: one asyncio loop drives a whole tree and executes the core's decisions."""

@@ -1,0 +1,70 @@
+"""The contract between the runtime and the backends that run one child each.
+
+A backend starts one child and reports what happens to it through a
+:class:`ChildSink`; the runtime hands it stop and kill requests through the
+:class:`Runner` it returns. Backends decide nothing: when to stop, kill or restart is
+the core's business. They only translate between the operating system (a process, a
+thread, a task, a command) and the core's vocabulary (up, start failed, down with a
+reason, hung).
+
+All sink methods must be called on the event loop's thread; backends whose children
+live elsewhere (threads, processes) hop onto the loop with ``call_soon_threadsafe``
+or a reader callback. Exits are always *events*: a task's done-callback, a thread's
+final callback, a readable process sentinel or pidfd. Nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+import attrs
+
+from otp_py._core.reasons import ExitReason
+
+__all__ = ["BackendEnv", "ChildSink", "Runner"]
+
+
+class ChildSink(Protocol):
+    """Where a backend reports on its child. Loop thread only; each of
+    ``start_failed`` and ``down`` is called at most once, and never both."""
+
+    def up(self) -> None:
+        """The child is up (and ready, if its spec asks it to signal readiness)."""
+
+    def start_failed(self, reason: ExitReason) -> None:
+        """The child failed before it was up; nothing of it is left running."""
+
+    def down(self, reason: ExitReason) -> None:
+        """The child has ended and been reaped."""
+
+    def hung(self, reason: ExitReason) -> None:
+        """The child stopped answering its heartbeat (it is still running)."""
+
+    def report(self, report: Any) -> None:
+        """Deliver a runtime report (e.g. an unstoppable thread)."""
+
+
+class Runner(Protocol):
+    """A running child, as the runtime sees it."""
+
+    def stop(self) -> None:
+        """Ask the child to stop gracefully (SIGTERM, stop token, cancellation)."""
+
+    def kill(self) -> None:
+        """End the child now (SIGKILL to its process group, or as close as the
+        backend can come). Must lead to ``down`` (or ``start_failed``) soon."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the tree view: pid, thread name..."""
+
+
+@attrs.frozen
+class BackendEnv:
+    """What a backend may use: the loop, the child's path in the tree, and the
+    runtime's guardian (which kills process groups if the supervisor dies)."""
+
+    loop: asyncio.AbstractEventLoop
+    path: tuple[str, ...]
+    guardian: Any = None
+    make_report: Any = None  # (report type, **fields) -> report, stamped by the runtime

@@ -1,0 +1,96 @@
+"""The command backend: an external program in a process group of its own.
+
+Started with :class:`subprocess.Popen` (``process_group=0``); its end is seen through
+a pidfd registered with the event loop, then it is reaped at once. A graceful stop
+sends the spec's ``stop_signal`` (default SIGTERM) to its whole group, a kill
+SIGKILL; leftovers of the group are killed once it has ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from typing import Any
+
+from otp_py._core.reasons import ExitReason, Shutdown
+from otp_py.backends import reasons
+from otp_py.backends.base import BackendEnv, ChildSink
+
+__all__ = ["CommandRunner", "start"]
+
+
+class CommandRunner:
+    def __init__(self, spec: Any, sink: ChildSink, env: BackendEnv) -> None:
+        self._spec = spec
+        self._sink = sink
+        self._env = env
+        self._stop_signal = spec.stop_signal if spec.stop_signal is not None else signal.SIGTERM
+        self._stop_requested = False
+        self._killed = False
+        self._reported = False
+        environment = None
+        if spec.env:
+            environment = {**os.environ, **spec.env}
+        self._process = subprocess.Popen(
+            list(spec.start),
+            cwd=spec.cwd,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            process_group=0,
+            close_fds=True,
+        )
+        self.pid = self._process.pid
+        if env.guardian is not None:
+            env.guardian.watch(self.pid)
+        self._pidfd = os.pidfd_open(self.pid)
+        env.loop.add_reader(self._pidfd, self._on_exit)
+
+    def _on_exit(self) -> None:
+        self._env.loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        returncode = self._process.wait()
+        with contextlib.suppress(OSError):
+            os.killpg(self.pid, signal.SIGKILL)
+        if self._env.guardian is not None:
+            self._env.guardian.unwatch(self.pid)
+        self._reported = True
+        stop_signal = int(self._stop_signal)
+        if (
+            self._stop_requested
+            and not self._killed
+            and returncode in (0, -stop_signal, 128 + stop_signal)
+        ):
+            reason: ExitReason = Shutdown()
+        else:
+            reason = reasons.from_status(
+                returncode,
+                stop_requested=self._stop_requested,
+                killed=self._killed,
+                stop_signal=stop_signal,
+            )
+        self._sink.down(reason)
+
+    def _signal(self, number: int) -> None:
+        if self._reported:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, number)
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        self._signal(self._stop_signal)
+
+    def kill(self) -> None:
+        self._killed = True
+        self._signal(signal.SIGKILL)
+
+    def describe(self) -> dict[str, Any]:
+        return {"pid": self.pid, "argv": list(self._spec.start)}
+
+
+def start(spec: Any, sink: ChildSink, env: BackendEnv) -> CommandRunner:
+    runner = CommandRunner(spec, sink, env)
+    sink.up()
+    return runner

@@ -1,0 +1,225 @@
+"""The process backend: a callable run in a new OS process.
+
+The child runs :func:`otp_py.backends.process_child.bootstrap` first (process group,
+parent-death signal, SIGTERM as :class:`otp_py.Shutdown`, heartbeat responder), then
+the target. Its end is seen the moment it happens: a pidfd (fork, spawn) or the fork
+server's status pipe (forkserver) is registered with the event loop. Its exit reason
+comes over its pipe (an exception's type, message and traceback text); failing that,
+from its exit status or the signal that killed it.
+
+A graceful stop sends SIGTERM to the child's whole process group, a kill SIGKILL;
+once the child has ended, whatever is left of its group is killed too, so
+grandchildren never outlive it. The process-wide guardian kills the group if the
+supervising process dies first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+from multiprocessing.connection import Connection
+from typing import Any
+
+from otp_py._core.reasons import ExitReason, Hung
+from otp_py.backends import reasons
+from otp_py.backends.base import BackendEnv, ChildSink
+from otp_py.backends.process_child import ChildOptions, bootstrap
+
+__all__ = ["DEFAULT_START_METHOD", "ProcessRunner", "start"]
+
+DEFAULT_START_METHOD = "forkserver"
+"""Safe in a process that runs threads (unlike fork), and far cheaper than spawn."""
+
+_contexts: dict[str, Any] = {}
+
+
+def _context(method: str) -> Any:
+    context = _contexts.get(method)
+    if context is None:
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload(["otp_py.backends.process_child"])
+        _contexts[method] = context
+    return context
+
+
+class ProcessRunner:
+    def __init__(self, spec: Any, sink: ChildSink, env: BackendEnv) -> None:
+        self._spec = spec
+        self._sink = sink
+        self._env = env
+        self._ready = not spec.ready
+        self._reported = False
+        self._stop_requested = False
+        self._killed = False
+        self._shipped: ExitReason | None = None
+        self._exit_fd: int | None = None
+        self._pidfd: int | None = None
+        self._heartbeat: asyncio.TimerHandle | None = None
+        self._last_pong = 0.0
+        self.pid: int | None = None
+
+    def launch(self) -> None:
+        spec = self._spec
+        if spec.process_class is not None:
+            process_class = spec.process_class
+            parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
+        else:
+            context = _context(spec.start_method or DEFAULT_START_METHOD)
+            process_class = context.Process
+            parent_conn, child_conn = context.Pipe(duplex=True)
+        options = ChildOptions(
+            path=self._env.path, parent_pid=os.getpid(), heartbeat=spec.heartbeat is not None
+        )
+        process = process_class(
+            target=bootstrap,
+            args=(child_conn, spec.start, tuple(spec.args), dict(spec.kwargs), options),
+            name="otp:" + "/".join(self._env.path),
+        )
+        process.daemon = False  # daemonic processes may not start children (pools)
+        try:
+            process.start()
+        finally:
+            child_conn.close()
+        self._process = process
+        self._conn: Connection = parent_conn
+        self.pid = process.pid
+        if self._env.guardian is not None and self.pid is not None:
+            self._env.guardian.watch(self.pid)
+        loop = self._env.loop
+        method = getattr(getattr(process, "_popen", None), "method", "fork")
+        if method == "forkserver":
+            self._exit_fd = process.sentinel
+        else:
+            self._pidfd = os.pidfd_open(self.pid)
+            self._exit_fd = self._pidfd
+        loop.add_reader(self._exit_fd, self._on_exit)
+        loop.add_reader(parent_conn.fileno(), self._on_message)
+        if spec.heartbeat is not None:
+            self._last_pong = loop.time()
+            self._heartbeat = loop.call_later(spec.heartbeat.interval, self._ping)
+
+    # -- messages from the child
+
+    def _on_message(self) -> None:
+        try:
+            message = self._conn.recv()
+        except (EOFError, OSError):
+            self._stop_reading()
+            return
+        self._handle(message)
+
+    def _handle(self, message: Any) -> None:
+        kind = message[0]
+        if kind == "ready":
+            if not self._ready and not self._reported:
+                self._ready = True
+                self._sink.up()
+        elif kind == "pong":
+            self._last_pong = self._env.loop.time()
+        elif kind == "exit":
+            self._shipped = message[1]
+
+    def _stop_reading(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._env.loop.remove_reader(self._conn.fileno())
+
+    # -- the end
+
+    def _on_exit(self) -> None:
+        loop = self._env.loop
+        if self._exit_fd is not None:
+            loop.remove_reader(self._exit_fd)
+            self._exit_fd = None
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        # Whatever the child said before it died is still in the pipe.
+        with contextlib.suppress(EOFError, OSError, ValueError):
+            while self._conn.poll(0):
+                self._handle(self._conn.recv())
+        self._stop_reading()
+        self._conn.close()
+        self._process.join()
+        returncode = self._process.exitcode
+        self._cleanup_group()
+        reason = self._reason(returncode if returncode is not None else -signal.SIGKILL)
+        with contextlib.suppress(ValueError):
+            self._process.close()
+        self._reported = True
+        if self._ready:
+            self._sink.down(reason)
+        else:
+            self._sink.start_failed(reason)
+
+    def _reason(self, returncode: int) -> ExitReason:
+        if self._killed and returncode == -signal.SIGKILL:
+            return reasons.from_status(returncode, stop_requested=True, killed=True)
+        if self._shipped is not None:
+            return self._shipped
+        return reasons.from_status(
+            returncode, stop_requested=self._stop_requested, killed=self._killed
+        )
+
+    def _cleanup_group(self) -> None:
+        pid = self.pid
+        if pid is None:
+            return
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # grandchildren left in its group
+        if self._env.guardian is not None:
+            self._env.guardian.unwatch(pid)
+
+    # -- requests from the supervisor
+
+    def _signal(self, number: int) -> None:
+        pid = self.pid
+        if pid is None or self._reported:
+            return
+        try:
+            os.killpg(pid, number)
+        except ProcessLookupError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, number)  # not yet a group leader
+        except PermissionError:
+            pass
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._killed = True
+        self._signal(signal.SIGKILL)
+
+    def describe(self) -> dict[str, Any]:
+        return {"pid": self.pid}
+
+    # -- heartbeat
+
+    def _ping(self) -> None:
+        self._heartbeat = None
+        if self._reported:
+            return
+        loop = self._env.loop
+        silent = loop.time() - self._last_pong
+        timeout = self._spec.heartbeat.timeout
+        if silent > timeout:
+            self._sink.hung(Hung(f"no answer to pings for {silent:.3g} s (timeout {timeout:g} s)"))
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self._conn.send(("ping",))
+        self._heartbeat = loop.call_later(self._spec.heartbeat.interval, self._ping)
+
+
+def start(spec: Any, sink: ChildSink, env: BackendEnv) -> ProcessRunner:
+    runner = ProcessRunner(spec, sink, env)
+    runner.launch()
+    if not spec.ready:
+        sink.up()
+    return runner

@@ -1,0 +1,133 @@
+"""The child side of a process child: what runs first in the new process.
+
+Before the target runs, the child:
+
+* becomes the leader of a new process group, so a stop or a kill reaches everything
+  it starts (pool workers, shells and their children);
+* asks the kernel to SIGKILL it if its parent dies (``PR_SET_PDEATHSIG``), and exits
+  at once if the parent is already gone;
+* turns SIGTERM into :class:`otp_py.Shutdown` raised in the main thread, so ``finally``
+  blocks and context managers run on a graceful stop;
+* answers heartbeat pings from a small responder thread, if asked to.
+
+Whatever ends the target (a return, an exception, ``sys.exit``) is sent to the
+supervisor over the child's pipe as an exit reason, traceback included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+import attrs
+
+from otp_py._core.reasons import Abnormal, Exited, ExitReason, Normal, Shutdown
+from otp_py._errors import Shutdown as ShutdownException
+from otp_py.backends.context import ChildContext, set_current
+from otp_py.backends.reasons import from_exception
+
+__all__ = ["ChildOptions", "bootstrap"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+@attrs.frozen
+class ChildOptions:
+    path: tuple[str, ...]
+    parent_pid: int
+    heartbeat: bool = False
+
+
+def bootstrap(
+    conn: Connection, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+    options: ChildOptions,
+) -> None:
+    """Run ``target(*args, **kwargs)`` as a supervised child process."""
+    _become_group_leader()
+    _die_with_parent(options.parent_pid)
+    send_lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with send_lock:
+            conn.send(message)
+
+    signal.signal(signal.SIGTERM, _raise_shutdown)
+    set_current(ChildContext(options.path, on_ready=lambda: send(("ready",))))
+    if options.heartbeat:
+        threading.Thread(target=_answer_pings, args=(conn, send), name="otp:heartbeat",
+                         daemon=True).start()
+    reason: ExitReason = Normal()
+    try:
+        target(*args, **kwargs)
+    except BaseException as exc:  # every end becomes a reason
+        reason = from_exception(exc)
+    finally:
+        # A second SIGTERM must not interrupt the report of the first.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _report(send, reason)
+    conn.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if isinstance(reason, Exited):
+        raise SystemExit(reason.code)
+    if isinstance(reason, Normal | Shutdown):
+        return
+    raise SystemExit(1)
+
+
+def _report(send: Any, reason: ExitReason) -> None:
+    try:
+        send(("exit", reason))
+    except (OSError, ValueError):
+        pass  # the supervisor is gone; nobody to tell
+    except Exception:  # an unpicklable term: send what can be sent
+        with contextlib.suppress(Exception):
+            send(("exit", Abnormal(repr(reason))))
+
+
+def _raise_shutdown(signum: int, frame: Any) -> None:
+    raise ShutdownException()
+
+
+def _become_group_leader() -> None:
+    with contextlib.suppress(OSError):  # already a session or group leader
+        os.setpgid(0, 0)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    libc_name = ctypes.util.find_library("c")
+    if libc_name and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(libc_name, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid and parent_pid != 0:
+        # With fork or spawn our parent is the supervisor; if it is already gone,
+        # nobody supervises us. (With forkserver the parent is the fork server.)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
+
+
+def _answer_pings(conn: Connection, send: Any) -> None:
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message == ("ping",):
+            try:
+                send(("pong",))
+            except (OSError, ValueError):
+                return

@@ -1,0 +1,416 @@
+"""Three ways to run a tree, one driver underneath.
+
+* :func:`run` blocks until the tree ends; SIGINT and SIGTERM stop it in order (a
+  second SIGINT kills what is left at once). It returns the root's exit reason after
+  a requested stop and raises when the root gave up or failed to start.
+* :func:`start` runs the tree on a loop in a background thread and returns a
+  :class:`Supervisor` whose methods are thread-safe.
+* ``async with supervise(spec) as sup:`` runs it on the caller's loop and yields an
+  :class:`AsyncSupervisor`.
+
+Both handles offer OTP's API (``which_children``, ``count_children``,
+``start_child``, ``terminate_child``, ``restart_child``, ``delete_child``,
+``get_childspec``) plus ``stop``, ``wait`` and report listeners. A child is named by
+its path from the handle's supervisor: ``"db"``, or ``"pool/worker#3"`` for a child of
+the nested supervisor ``pool``; ``sup.at("pool")`` is a handle on ``pool`` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
+
+from otp_py._core import events as ev
+from otp_py._core.reasons import ExitReason
+from otp_py._core.supervisor import ChildCounts, ChildInfo
+from otp_py._errors import (
+    IntensityExceededError,
+    SupervisorExitError,
+    SupervisorNotRunningError,
+)
+from otp_py.runtime.guardian import Guardian
+from otp_py.runtime.tree import Listener, Tree
+
+__all__ = ["AsyncSupervisor", "Supervisor", "run", "start", "supervise"]
+
+_T = TypeVar("_T")
+
+
+def _split(base: tuple[str, ...], path: str) -> tuple[tuple[str, ...], str]:
+    """``"pool/w1"`` under ``base`` -> (supervisor path, child id)."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise ValueError(f"a child path is needed; got {path!r}")
+    return (*base, *parts[:-1]), parts[-1]
+
+
+def _sup_path(base: tuple[str, ...], path: str) -> tuple[str, ...]:
+    return (*base, *(p for p in path.split("/") if p))
+
+
+def outcome(tree: Tree) -> ExitReason:
+    """The root's exit reason, or the exception saying why the tree failed."""
+    reason = tree.done.result()
+    root = tree.root.path
+    if not tree.root.initialized:
+        raise SupervisorExitError(root, reason, f"supervisor {root[0]!r} failed to start: {reason}")
+    if tree.gave_up is not None and not tree.stop_requested:
+        report = tree.gave_up
+        lines = [f"supervisor {root[0]!r} gave up: {report.why}"]
+        if report.history:
+            lines.append("recent exits (oldest first):")
+            lines += [f"  {child}: {record.describe()}" for child, record in report.history]
+        raise IntensityExceededError(root, reason, report.history, "\n".join(lines))
+    if reason.is_abnormal and not tree.stop_requested:
+        raise SupervisorExitError(root, reason)
+    return reason
+
+
+class AsyncSupervisor:
+    """A handle on a running supervisor, for asyncio code on the tree's loop."""
+
+    def __init__(self, tree: Tree, path: tuple[str, ...]) -> None:
+        self._tree = tree
+        self.path = path
+
+    def at(self, path: str) -> AsyncSupervisor:
+        """A handle on the nested supervisor at ``path`` (relative to this one)."""
+        return AsyncSupervisor(self._tree, _sup_path(self.path, path))
+
+    async def which_children(self, supervisor: str = "") -> list[ChildInfo]:
+        """The children of this supervisor (or of the nested one at ``supervisor``),
+        in start order."""
+        result: list[ChildInfo] = await self._tree.call(
+            _sup_path(self.path, supervisor), ev.WhichChildren()
+        )
+        return result
+
+    async def count_children(self, supervisor: str = "") -> ChildCounts:
+        result: ChildCounts = await self._tree.call(
+            _sup_path(self.path, supervisor), ev.CountChildren()
+        )
+        return result
+
+    async def start_child(
+        self, spec: Any = None, *, args: tuple[Any, ...] = (), supervisor: str = ""
+    ) -> str:
+        """Add and start a child; return its id.
+
+        For a static supervisor pass a :class:`~otp_py.ChildSpec` (or
+        :class:`~otp_py.SupervisorSpec`); for a simple_one_for_one supervisor pass the
+        extra ``args`` appended to the template's (its id is generated,
+        ``"template#N"``). Raises :class:`~otp_py.AlreadyStartedError`,
+        :class:`~otp_py.AlreadyPresentError` or :class:`~otp_py.StartChildError`."""
+        request = ev.StartChildRequest(spec=spec, extra_args=tuple(args))
+        result: str = await self._tree.call(_sup_path(self.path, supervisor), request)
+        return result
+
+    async def terminate_child(self, path: str) -> None:
+        """Stop a child; its spec is kept (unless temporary or dynamic)."""
+        sup, child = _split(self.path, path)
+        await self._tree.call(sup, ev.TerminateChild(child))
+
+    async def restart_child(self, path: str) -> str:
+        """Start a stopped child again. Raises :class:`~otp_py.ChildRunningError`,
+        :class:`~otp_py.ChildRestartingError`, :class:`~otp_py.ChildNotFoundError`."""
+        sup, child = _split(self.path, path)
+        result: str = await self._tree.call(sup, ev.RestartChild(child))
+        return result
+
+    async def delete_child(self, path: str) -> None:
+        """Forget a stopped child's spec."""
+        sup, child = _split(self.path, path)
+        await self._tree.call(sup, ev.DeleteChild(child))
+
+    async def get_childspec(self, path: str) -> Any:
+        sup, child = _split(self.path, path)
+        return await self._tree.call(sup, ev.GetChildSpec(child))
+
+    async def stop(self) -> ExitReason:
+        """Stop the whole tree in order and wait for it; return the root's reason."""
+        if not self._tree.done.done():
+            self._tree.request_stop()
+        return await asyncio.shield(self._tree.done)
+
+    async def wait(self) -> ExitReason:
+        """Wait until the tree ends. Returns the root's reason after a requested
+        stop; raises :class:`~otp_py.IntensityExceededError` if it gave up."""
+        await asyncio.shield(self._tree.done)
+        return outcome(self._tree)
+
+    @property
+    def running(self) -> bool:
+        return not self._tree.done.done()
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(report)`` for every report of the tree, on the tree's loop
+        thread. Returns a function that removes it."""
+        self._tree.listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._tree.listeners.remove(listener)
+
+        return remove
+
+
+class Supervisor:
+    """A thread-safe handle on a tree running in a background thread (see :func:`start`).
+
+    Every method may be called from any thread except the tree's own (from a report
+    listener, use the tree's loop instead). Usable as a context manager that stops the
+    tree on exit."""
+
+    def __init__(
+        self,
+        tree: Tree,
+        path: tuple[str, ...],
+        thread: threading.Thread | None = None,
+    ) -> None:
+        self._tree = tree
+        self._async = AsyncSupervisor(tree, path)
+        self._thread = thread
+        self.path = path
+
+    def _call(self, coro: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
+        loop = self._tree.loop
+        if self._thread is not None and threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a Supervisor handle cannot be used from the tree's own thread")
+        if loop.is_closed():
+            coro.close()
+            raise SupervisorNotRunningError("the tree has ended")
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:
+            coro.close()
+            raise SupervisorNotRunningError("the tree has ended") from None
+        return future.result(timeout)
+
+    def at(self, path: str) -> Supervisor:
+        """A handle on the nested supervisor at ``path``."""
+        return Supervisor(self._tree, _sup_path(self.path, path), self._thread)
+
+    def which_children(self, supervisor: str = "") -> list[ChildInfo]:
+        return self._call(self._async.which_children(supervisor))
+
+    def count_children(self, supervisor: str = "") -> ChildCounts:
+        return self._call(self._async.count_children(supervisor))
+
+    def start_child(
+        self, spec: Any = None, *, args: tuple[Any, ...] = (), supervisor: str = ""
+    ) -> str:
+        return self._call(self._async.start_child(spec, args=args, supervisor=supervisor))
+
+    def terminate_child(self, path: str) -> None:
+        self._call(self._async.terminate_child(path))
+
+    def restart_child(self, path: str) -> str:
+        return self._call(self._async.restart_child(path))
+
+    def delete_child(self, path: str) -> None:
+        self._call(self._async.delete_child(path))
+
+    def get_childspec(self, path: str) -> Any:
+        return self._call(self._async.get_childspec(path))
+
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(report)`` for every report, on the tree's thread."""
+        return self._call(_in_loop(self._async.add_listener, listener))
+
+    @property
+    def running(self) -> bool:
+        return not self._tree.done.done()
+
+    def stop(self, timeout: float | None = None) -> ExitReason | None:
+        """Stop the tree in order, wait for its thread to end, return the root's
+        reason (None if it did not end within ``timeout``)."""
+        loop = self._tree.loop
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_request_stop, self._tree)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return None
+        return self._tree.done.result() if self._tree.done.done() else None
+
+    def wait(self, timeout: float | None = None) -> ExitReason:
+        """Block until the tree ends; raise like :func:`run` if it gave up."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"the tree still runs after {timeout} s")
+        return outcome(self._tree)
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+async def _in_loop(function: Callable[..., _T], *args: Any) -> _T:
+    return function(*args)
+
+
+def _request_stop(tree: Tree) -> None:
+    if not tree.done.done():
+        tree.request_stop()
+
+
+async def _launch(spec: Any, random: Callable[[], float] | None) -> Tree:
+    loop = asyncio.get_running_loop()
+    tree = Tree(spec, loop, random=random, guardian=Guardian.shared())
+    tree.start()
+    await asyncio.shield(tree.initialized)
+    return tree
+
+
+@contextlib.asynccontextmanager
+async def supervise(
+    spec: Any, *, random: Callable[[], float] | None = None
+) -> AsyncIterator[AsyncSupervisor]:
+    """Run ``spec`` on the running loop for the duration of the ``async with`` block.
+
+    The tree is started (all children up) before the block runs, and stopped in order
+    when it ends. Raises :class:`~otp_py.SupervisorExitError` if the tree fails to
+    start, and on leaving the block if it gave up meanwhile."""
+    tree = await _launch(spec, random)
+    if tree.done.done():
+        outcome(tree)
+    handle = AsyncSupervisor(tree, tree.root.path)
+    body_failed = False
+    try:
+        yield handle
+    except BaseException:
+        body_failed = True
+        raise
+    finally:
+        gave_up_first = tree.done.done()
+        if not gave_up_first:
+            tree.request_stop()
+        await asyncio.shield(tree.done)
+        if gave_up_first and not body_failed:
+            outcome(tree)
+
+
+def run(
+    spec: Any,
+    *,
+    handle_signals: bool = True,
+    random: Callable[[], float] | None = None,
+    on_report: Listener | None = None,
+) -> ExitReason:
+    """Run ``spec`` until it ends, blocking the calling thread.
+
+    SIGINT and SIGTERM stop the tree in order (only when called from the main thread
+    and ``handle_signals`` is true); a second SIGINT kills what is left at once.
+    Returns the root's exit reason when the tree was asked to stop (or shut itself
+    down through ``auto_shutdown``); raises :class:`~otp_py.IntensityExceededError`
+    when the root gave up and :class:`~otp_py.SupervisorExitError` when it failed to
+    start or ended abnormally."""
+    return asyncio.run(_run(spec, handle_signals, random, on_report))
+
+
+async def _run(
+    spec: Any,
+    handle_signals: bool,
+    random: Callable[[], float] | None,
+    on_report: Listener | None,
+) -> ExitReason:
+    loop = asyncio.get_running_loop()
+    tree = Tree(spec, loop, random=random, guardian=Guardian.shared())
+    if on_report is not None:
+        tree.listeners.append(on_report)
+    installed: list[signal.Signals] = []
+    if handle_signals and threading.current_thread() is threading.main_thread():
+
+        def on_signal(signum: signal.Signals) -> None:
+            if tree.stop_requested and signum == signal.SIGINT:
+                tree.force_kill()
+            elif not tree.done.done():
+                tree.request_stop()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+    try:
+        tree.start()
+        await asyncio.shield(tree.done)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    return outcome(tree)
+
+
+def start(
+    spec: Any,
+    *,
+    random: Callable[[], float] | None = None,
+    on_report: Listener | None = None,
+    name: str = "otp_py-tree",
+) -> Supervisor:
+    """Run ``spec`` on an event loop in a background thread; return once every child
+    is up. Raises :class:`~otp_py.SupervisorExitError` if the tree fails to start.
+
+    ``on_report`` is registered before the first child starts, so it sees every
+    report. The thread ends when the tree does (``stop()``, or the root gives up)."""
+    box: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def main() -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(_serve(loop, spec, random, on_report, box, ready))
+        except BaseException as exc:  # never leave the caller waiting
+            box.setdefault("error", exc)
+        finally:
+            ready.set()
+            _close_loop(loop)
+
+    thread = threading.Thread(target=main, name=name, daemon=True)
+    thread.start()
+    ready.wait()
+    if "tree" not in box:
+        raise box.get("error") or RuntimeError("the tree's thread ended before it started")
+    tree: Tree = box["tree"]
+    if tree.done.done() and not tree.root.initialized:
+        thread.join()
+        outcome(tree)
+    return Supervisor(tree, tree.root.path, thread)
+
+
+async def _serve(
+    loop: asyncio.AbstractEventLoop,
+    spec: Any,
+    random: Callable[[], float] | None,
+    on_report: Listener | None,
+    box: dict[str, Any],
+    ready: threading.Event,
+) -> None:
+    tree = Tree(spec, loop, random=random, guardian=Guardian.shared())
+    if on_report is not None:
+        tree.listeners.append(on_report)
+    box["tree"] = tree
+    tree.start()
+    await asyncio.shield(tree.initialized)
+    ready.set()
+    await asyncio.shield(tree.done)
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
+

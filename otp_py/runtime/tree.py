@@ -1,0 +1,345 @@
+"""The driver: one asyncio loop runs a whole tree, executing the cores' decisions.
+
+Each supervisor of the tree is a :class:`Node`: a :class:`SupervisorCore` plus what
+the runtime needs to carry out its actions (the runners of its children, its timers,
+the futures of pending calls). The runtime makes no decision of its own.
+
+Events are delivered through one tree-wide mailbox, in the order they were posted,
+one at a time: the same semantics as messages between Erlang processes, and the same
+as the pure simulator, so a real tree decides exactly what the simulation predicts.
+Nothing is polled: children report their ends through callbacks (see
+:mod:`otp_py.backends`), timers are loop timers, and an idle tree sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import itertools
+import logging
+import random as _random
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from otp_py._core import events as ev
+from otp_py._core import reports as rp
+from otp_py._core.reasons import ExitReason, Killed
+from otp_py._core.supervisor import SupervisorCore
+from otp_py._errors import SupervisorNotRunningError
+from otp_py.backends.base import BackendEnv, Runner
+from otp_py.backends.reasons import from_exception
+
+__all__ = ["Listener", "Node", "Tree"]
+
+logger = logging.getLogger("otp_py")
+
+Listener = Callable[[rp.Report], None]
+
+_ERROR_REPORTS = (rp.IntensityExceeded, rp.ChildUnstoppable, rp.ChildStartFailed)
+
+
+def _log_level(report: rp.Report) -> int:
+    if isinstance(report, _ERROR_REPORTS):
+        return logging.ERROR
+    if isinstance(report, rp.ChildExited | rp.SupervisorExited):
+        reason = report.reason
+        if reason is not None and reason.is_abnormal:
+            return logging.ERROR
+        return logging.INFO
+    if isinstance(report, rp.RestartScheduled):
+        return logging.WARNING
+    return logging.INFO
+
+
+class _Sink:
+    """A backend's line to the node that supervises its child."""
+
+    __slots__ = ("finished", "node", "ref")
+
+    def __init__(self, node: Node, ref: int) -> None:
+        self.node = node
+        self.ref = ref
+        self.finished = False
+
+    def up(self) -> None:
+        self.node.tree.post(self.node, ev.ChildUp(self.ref))
+
+    def start_failed(self, reason: ExitReason) -> None:
+        self.finished = True
+        self.node.children.pop(self.ref, None)
+        self.node.tree.post(self.node, ev.ChildStartFailed(self.ref, reason))
+
+    def down(self, reason: ExitReason) -> None:
+        self.finished = True
+        self.node.children.pop(self.ref, None)
+        self.node.tree.post(self.node, ev.ChildDown(self.ref, reason))
+
+    def hung(self, reason: ExitReason) -> None:
+        self.node.tree.post(self.node, ev.ChildHung(self.ref, reason))
+
+    def report(self, report: rp.Report) -> None:
+        self.node.tree.deliver(report)
+
+
+class Node:
+    """One supervisor of the tree: its core, and the means to carry out its actions."""
+
+    def __init__(
+        self,
+        tree: Tree,
+        spec: Any,
+        path: tuple[str, ...],
+        parent: Node | None = None,
+        parent_ref: int = 0,
+    ) -> None:
+        self.tree = tree
+        self.spec = spec
+        self.path = path
+        self.parent = parent
+        self.parent_ref = parent_ref
+        self.core = SupervisorCore(spec, path=path, random=tree.random)
+        self.children: dict[int, Runner | Node] = {}
+        self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.calls: dict[int, asyncio.Future[Any]] = {}
+        self.initialized = False
+        self.killed = False
+        self.exited = False
+
+    # A nested supervisor is also its parent's child: these make it a Runner.
+    def stop(self) -> None:
+        self.tree.post(self, ev.Stop())
+
+    def kill(self) -> None:
+        self.killed = True
+        self.tree.post(self, ev.ForceKill())
+
+    def describe(self) -> dict[str, Any]:
+        return {"supervisor": "/".join(self.path)}
+
+    def handle(self, event: ev.Event) -> None:
+        for action in self.core.handle(event, self.tree.loop.time()):
+            self.execute(action)
+
+    def execute(self, action: ev.Action) -> None:
+        tree = self.tree
+        if isinstance(action, ev.Emit):
+            tree.deliver(action.report)
+        elif isinstance(action, ev.StartChild):
+            self._start_child(action)
+        elif isinstance(action, ev.StopChild):
+            runner = self.children.get(action.ref)
+            if runner is not None:
+                runner.stop()
+        elif isinstance(action, ev.KillChild):
+            runner = self.children.get(action.ref)
+            if runner is not None:
+                runner.kill()
+        elif isinstance(action, ev.SetTimer):
+            self.timers[action.token] = tree.loop.call_later(
+                action.delay, self._timer_fired, action.token
+            )
+        elif isinstance(action, ev.CancelTimer):
+            handle = self.timers.pop(action.token, None)
+            if handle is not None:
+                handle.cancel()
+        elif isinstance(action, ev.Reply):
+            future = self.calls.pop(action.request_id, None)
+            if future is not None and not future.done():
+                if action.error is not None:
+                    future.set_exception(action.error)
+                else:
+                    future.set_result(action.value)
+        elif isinstance(action, ev.Initialized):
+            self.initialized = True
+            if self.parent is not None:
+                tree.post(self.parent, ev.ChildUp(self.parent_ref))
+            else:
+                tree.root_initialized()
+        elif isinstance(action, ev.Exit):
+            self._exited(action.reason)
+
+    def _timer_fired(self, token: int) -> None:
+        if self.timers.pop(token, None) is not None:
+            self.tree.post(self, ev.TimerFired(token))
+
+    def _start_child(self, action: ev.StartChild) -> None:
+        spec = action.spec
+        path = (*self.path, action.child_id)
+        if spec.is_supervisor and spec.backend == "inline":
+            node = Node(self.tree, spec, path, parent=self, parent_ref=action.ref)
+            self.children[action.ref] = node
+            self.tree.nodes[path] = node
+            self.tree.post(node, ev.Init())
+            return
+        if spec.is_supervisor:  # a subtree in a process of its own
+            from otp_py.runtime.subtree import as_process_child
+
+            spec = as_process_child(spec)
+        sink = _Sink(self, action.ref)
+        try:
+            runner = self.tree.backend_for(spec).start(spec, sink, self.tree.env_for(path))
+        except Exception as exc:  # a start that raised is a failed start, not a crash
+            self.tree.post(self, ev.ChildStartFailed(action.ref, from_exception(exc)))
+            return
+        if not sink.finished:  # a backend may report a failed start at once
+            self.children[action.ref] = runner
+
+    def _exited(self, reason: ExitReason) -> None:
+        self.exited = True
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+        for future in self.calls.values():
+            if not future.done():
+                future.set_exception(SupervisorNotRunningError(
+                    f"supervisor {'/'.join(self.path)!r} has exited"))
+        self.calls.clear()
+        if self.tree.nodes.get(self.path) is self:
+            del self.tree.nodes[self.path]
+        if self.parent is not None:
+            self.parent.children.pop(self.parent_ref, None)
+            final = Killed() if self.killed else reason
+            if self.initialized:
+                self.tree.post(self.parent, ev.ChildDown(self.parent_ref, final))
+            else:
+                self.tree.post(self.parent, ev.ChildStartFailed(self.parent_ref, final))
+        else:
+            self.tree.root_exited(reason)
+
+
+class Tree:
+    """A supervision tree running on ``loop``."""
+
+    def __init__(
+        self,
+        spec: Any,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        random: Callable[[], float] | None = None,
+        guardian: Any = None,
+    ) -> None:
+        self.loop = loop
+        self.random = random if random is not None else _random.Random().random
+        self.guardian = guardian
+        self.listeners: list[Listener] = []
+        self._mailbox: deque[tuple[Node, ev.Event]] = deque()
+        self._draining = False
+        self.nodes: dict[tuple[str, ...], Node] = {}
+        self.root = Node(self, spec, (spec.id,))
+        self.nodes[self.root.path] = self.root
+        self.initialized: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[ExitReason] = loop.create_future()
+        self.stop_requested = False
+        self.gave_up: rp.IntensityExceeded | None = None
+        self._request_ids = itertools.count(1)
+        self._backends: dict[str, Any] = {}
+
+    # -- the mailbox
+
+    def post(self, node: Node, event: ev.Event) -> None:
+        self._mailbox.append((node, event))
+        if not self._draining:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._draining = True
+        try:
+            mailbox = self._mailbox
+            while mailbox:
+                node, event = mailbox.popleft()
+                try:
+                    node.handle(event)
+                except Exception:  # a bug must not take the tree down silently
+                    logger.exception("otp_py: internal error handling %r in %s", event,
+                                     "/".join(node.path))
+        finally:
+            self._draining = False
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        self.post(self.root, ev.Init())
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+        self.post(self.root, ev.Stop())
+
+    def force_kill(self) -> None:
+        self.stop_requested = True
+        self.post(self.root, ev.ForceKill())
+
+    def root_initialized(self) -> None:
+        if not self.initialized.done():
+            self.initialized.set_result(None)
+
+    def root_exited(self, reason: ExitReason) -> None:
+        if not self.done.done():
+            self.done.set_result(reason)
+        if not self.initialized.done():
+            self.initialized.set_result(None)
+
+    # -- reports
+
+    def deliver(self, report: rp.Report) -> None:
+        if isinstance(report, rp.IntensityExceeded) and report.path == self.root.path:
+            self.gave_up = report
+        for listener in self.listeners:
+            try:
+                listener(report)
+            except Exception:
+                logger.exception("otp_py: report listener %r failed", listener)
+        level = _log_level(report)
+        if logger.isEnabledFor(level):
+            logger.log(level, "%s", report.describe(), extra={"otp_report": report})
+
+    def make_report(self, kind: type[rp.Report], path: tuple[str, ...], **fields: Any) -> Any:
+        return kind(path=path, time=self.loop.time(), **fields)
+
+    # -- backends
+
+    def backend_for(self, spec: Any) -> Any:
+        name = spec.backend
+        backend = self._backends.get(name)
+        if backend is None:
+            backend = _load_backend(name)
+            self._backends[name] = backend
+        return backend
+
+    def env_for(self, path: tuple[str, ...]) -> BackendEnv:
+        parent = path[:-1]
+        return BackendEnv(
+            loop=self.loop,
+            path=path,
+            guardian=self.guardian,
+            make_report=lambda kind, **fields: self.make_report(kind, parent, **fields),
+        )
+
+    # -- calls
+
+    async def call(self, path: tuple[str, ...], request: ev.Request) -> Any:
+        node = self.nodes.get(path)
+        if node is None:
+            raise SupervisorNotRunningError(f"no running supervisor at {'/'.join(path)!r}")
+        future: asyncio.Future[Any] = self.loop.create_future()
+        request_id = next(self._request_ids)
+        node.calls[request_id] = future
+        self.post(node, ev.Call(request_id, request))
+        return await future
+
+
+_BACKEND_MODULES = {
+    "asyncio": "otp_py.backends.task",
+    "thread": "otp_py.backends.thread",
+    "process": "otp_py.backends.process",
+    "command": "otp_py.backends.command",
+}
+
+
+def _load_backend(name: str) -> Any:
+    """Import a backend when a tree first needs it (a tree of tasks never loads
+    multiprocessing)."""
+    try:
+        return importlib.import_module(_BACKEND_MODULES[name])
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}") from None
