@@ -16,6 +16,7 @@ A :class:`SupervisorSpec` is itself a valid child, so trees nest.
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import math
 import pickle
@@ -296,7 +297,7 @@ class ChildSpec:
         if not callable(start):
             _fail(cid, "start", f"a callable to run in the {backend} backend", start,
                   type_error=True)
-        is_coroutine = inspect.iscoroutinefunction(start)
+        is_coroutine = _is_async_callable(start)
         if backend == "asyncio" and not is_coroutine:
             _fail(cid, "start", "a coroutine function (async def) for an asyncio child", start,
                   type_error=True)
@@ -399,8 +400,19 @@ class ChildSpec:
         return attrs.evolve(self, args=(*self.args, *extra))
 
 
+def _is_async_callable(obj: Any) -> bool:
+    """A coroutine function, a partial of one, or an object with ``async def __call__``."""
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    if inspect.iscoroutinefunction(obj):
+        return True
+    if inspect.isfunction(obj) or inspect.ismethod(obj) or not callable(obj):
+        return False
+    return inspect.iscoroutinefunction(type(obj).__call__)
+
+
 def _infer_backend(start: Any) -> str:
-    if inspect.iscoroutinefunction(start):
+    if _is_async_callable(start):
         return "asyncio"
     if isinstance(start, str | list | tuple):
         return "command"

@@ -262,9 +262,13 @@ def _request_stop(tree: Tree) -> None:
         tree.request_stop()
 
 
-async def _launch(spec: Any, random: Callable[[], float] | None) -> Tree:
+async def _launch(
+    spec: Any, random: Callable[[], float] | None, on_report: Listener | None
+) -> Tree:
     loop = asyncio.get_running_loop()
     tree = Tree(spec, loop, random=random, guardian=Guardian.shared())
+    if on_report is not None:
+        tree.listeners.append(on_report)
     tree.start()
     await asyncio.shield(tree.initialized)
     return tree
@@ -272,14 +276,18 @@ async def _launch(spec: Any, random: Callable[[], float] | None) -> Tree:
 
 @contextlib.asynccontextmanager
 async def supervise(
-    spec: Any, *, random: Callable[[], float] | None = None
+    spec: Any,
+    *,
+    random: Callable[[], float] | None = None,
+    on_report: Listener | None = None,
 ) -> AsyncIterator[AsyncSupervisor]:
     """Run ``spec`` on the running loop for the duration of the ``async with`` block.
 
     The tree is started (all children up) before the block runs, and stopped in order
     when it ends. Raises :class:`~otp_py.SupervisorExitError` if the tree fails to
-    start, and on leaving the block if it gave up meanwhile."""
-    tree = await _launch(spec, random)
+    start, and on leaving the block if it gave up meanwhile. ``on_report`` sees every
+    report, from the first start on."""
+    tree = await _launch(spec, random, on_report)
     if tree.done.done():
         outcome(tree)
     handle = AsyncSupervisor(tree, tree.root.path)

@@ -33,6 +33,7 @@ from otp_py.backends.reasons import from_exception
 __all__ = ["Listener", "Node", "Tree"]
 
 logger = logging.getLogger("otp_py")
+logger.addHandler(logging.NullHandler())  # a library logs; the application shows
 
 Listener = Callable[[rp.Report], None]
 

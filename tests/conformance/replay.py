@@ -1,0 +1,261 @@
+"""Replay a conformance scenario on otp_py's real runtime and print its trace.
+
+    python tests/conformance/replay.py SCENARIO.json [--speed N]
+
+The scenario's tree is built with otp_py; its workers are asyncio-task children that
+report their starts and stops, fail the start attempts the scenario lists, and end
+with the reason the timeline gives. The timeline runs at its given times (divided by
+``--speed``; intensity periods are scaled alike, so decisions do not change). The
+trace is printed in the recorded format (see the conformance README), so it can be
+compared line for line with what Erlang/OTP 25 printed for the same scenario.
+
+Exits 2 with a one-line message for a file that is not a valid scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import scenario as sc
+
+import otp_py as otp
+from otp_py import reports as rp
+
+
+class _StartFailed(Exception):
+    pass
+
+
+class _Worker:
+    """The replay's worker: ``start`` and ``exit`` on command, as conf_worker.erl."""
+
+    def __init__(self, replay: Replay, path: str) -> None:
+        self.replay = replay
+        self.path = path  # the supervisor's path for dynamic children, else the child's
+
+    async def __call__(self, *names: str) -> None:
+        path = sc._join(self.path, names[0]) if names else self.path
+        attempt_key = self.path
+        attempts = self.replay.attempts
+        attempts[attempt_key] = attempts.get(attempt_key, 0) + 1
+        if attempts[attempt_key] in self.replay.fails.get(attempt_key, ()):
+            raise _StartFailed("start_failed")
+        ending: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.replay.running[path] = ending
+        try:
+            otp.notify_ready()
+            reason = await ending
+        finally:
+            if self.replay.running.get(path) is ending:
+                del self.replay.running[path]
+        _end_with(reason)
+
+
+def _end_with(reason: otp.reasons.ExitReason) -> None:
+    if isinstance(reason, otp.reasons.Normal):
+        return
+    if isinstance(reason, otp.reasons.Shutdown):
+        raise otp.Shutdown(reason.term) if reason.has_term else otp.Shutdown()
+    raise RuntimeError(sc.render_reason(reason))
+
+
+class Replay:
+    def __init__(self, scenario: sc.Scenario, speed: float = 1.0) -> None:
+        self.scenario = scenario
+        self.speed = speed
+        self.lines: list[str] = []
+        self.attempts: dict[str, int] = {}
+        self.fails = sc.fail_starts(scenario)
+        self.running: dict[str, asyncio.Future[Any]] = {}
+        self.names: dict[str, str] = {}  # "sup/w#1" (relative path) -> "sup/w1"
+        self.by_name: dict[str, str] = {}  # "sup/w1" -> "sup/w#1"
+
+    def make_worker(self, path: str, fields: dict[str, Any]) -> otp.ChildSpec:
+        return otp.ChildSpec(start=_Worker(self, path), backend="asyncio", ready=True,
+                             start_timeout=otp.INFINITY, **fields)
+
+    def spec(self) -> otp.SupervisorSpec:
+        tree = sc.build_tree(self.scenario, self.make_worker)
+        return _scaled(tree, self.speed)
+
+    def _path(self, report: Any) -> str:
+        rel = "/".join((*report.path[1:], report.child_id))
+        return self.names.get(rel, rel)
+
+    def on_report(self, report: rp.Report) -> None:
+        worker = not getattr(report, "is_supervisor", False)
+        if isinstance(report, rp.SupervisorStarting):
+            self.lines.append("start " + ("/".join(report.path[1:]) or "root"))
+        elif isinstance(report, rp.ChildStarted) and worker:
+            self.lines.append(f"start {self._path(report)}")
+        elif isinstance(report, rp.ChildStartFailed) and worker:
+            self.lines.append(f"start_error {self._path(report)}")
+        elif isinstance(report, rp.ChildTerminated) and worker:
+            self.lines.append(f"terminate {self._path(report)} {sc.render_reason(report.reason)}")
+        elif isinstance(report, rp.SupervisorExited):
+            where = "/".join(report.path[1:]) or "root"
+            self.lines.append(f"down {where} {sc.render_reason(report.reason)}")
+
+    async def run(self) -> list[str]:
+        spec = self.spec()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        started = False
+        try:
+            async with otp.supervise(spec, random=lambda: 0.5, on_report=self.on_report) as sup:
+                started = True
+                await self._timeline(sup, t0)
+        except otp.SupervisorExitError as exc:
+            if started:  # the root gave up during the timeline: its trace says so
+                pass
+            else:
+                self.lines.append(f"start_failed root {sc.render_reason(exc.reason)}")
+        return sc.normalize(self.lines, self.scenario)
+
+    async def _timeline(self, sup: otp.AsyncSupervisor, t0: float) -> None:
+        loop = asyncio.get_running_loop()
+        for step in self.scenario.timeline:
+            delay = t0 + step["at"] / 1000.0 / self.speed - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not sup.running:
+                return
+            await self._step(sup, step)
+        last = self.scenario.timeline[-1]["at"] if self.scenario.timeline else 0
+        delay = t0 + (last + 200) / 1000.0 / self.speed - loop.time()
+        if delay > 0 and sup.running:
+            await asyncio.sleep(delay)
+
+    async def _step(self, sup: otp.AsyncSupervisor, step: dict[str, Any]) -> None:
+        if "crash" in step or "exit" in step:
+            target = step.get("crash") or step.get("exit")
+            reason = sc.parse_reason(step.get("reason", "boom"))
+            ending = self.running.get(target)
+            if ending is None or ending.done():
+                self.lines.append(f"noproc {target}")
+            else:
+                self.lines.append(f"exit {target} {sc.render_reason(reason)}")
+                ending.set_result(reason)
+            await _settle()
+        elif "call" in step:
+            await self._call(sup, step)
+        elif step.get("stop"):
+            await sup.stop()
+
+    async def _call(self, sup: otp.AsyncSupervisor, step: dict[str, Any]) -> None:
+        fun, args, where = step["call"], step.get("args", []), step.get("sup", "root")
+        dynamic = self.scenario.strategy_of(where) == "simple_one_for_one"
+        handle = sup if where == "root" else sup.at(where)
+        label = where
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            if fun == "start_child" and dynamic:
+                label = ",".join(args)
+                value = await handle.start_child(args=tuple(args))
+                rel = "/".join(filter(None, ("" if where == "root" else where, value)))
+                name = sc._join(where, args[0])
+                self.names[rel] = name
+                self.by_name[name] = rel
+                # The start line was written under the generated id; name it.
+                for i in range(len(self.lines) - 1, -1, -1):
+                    if self.lines[i] == f"start {rel}":
+                        self.lines[i] = f"start {name}"
+                        break
+            elif fun == "start_child":
+                label = args[0]["id"]
+                child = sc.build_child(args[0], sc._join(where, args[0]["id"]),
+                                       self.make_worker)
+                value = await handle.start_child(_scaled(child, self.speed))
+            elif fun == "which_children":
+                value = await handle.which_children()
+            elif fun == "count_children":
+                value = await handle.count_children()
+            else:
+                label = args[0]
+                child_id = args[0]
+                if dynamic:
+                    rel = self.by_name.get(sc._join(where, args[0]))
+                    template = self.scenario.children if where == "root" else []
+                    child_id = rel.rsplit("/", 1)[-1] if rel else _template_id(
+                        self.scenario, where, template)
+                method = getattr(handle, fun)
+                value = await method(child_id)
+        except otp.OtpError as exc:
+            error = exc
+        result = sc.render_result(fun, value, error, dynamic=dynamic)
+        self.lines.append(f"call {fun} {label} -> {result}")
+
+
+def _template_id(scenario: sc.Scenario, where: str, _: Any) -> str:
+    children = scenario.children
+    if where != "root":
+        for part in where.split("/"):
+            node = next(c for c in children if c["id"] == part)
+            children = node.get("children", [])
+    return str(children[0]["id"])
+
+
+async def _settle() -> None:
+    # Let the consequences of a step (exit, restart) run before the next line.
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def _scaled(spec: Any, speed: float) -> Any:
+    """``spec`` with every intensity period and shutdown timeout divided by ``speed``."""
+    import attrs
+
+    if speed == 1.0:
+        return spec
+    if isinstance(spec, otp.SupervisorSpec):
+        window = spec.intensity
+        assert isinstance(window, otp.SlidingWindow)
+        return attrs.evolve(
+            spec,
+            intensity=otp.SlidingWindow(window.max_restarts, window.period / speed),
+            children=[_scaled(c, speed) for c in spec.children],
+            shutdown=_scaled_timeout(spec.shutdown, speed),
+        )
+    return attrs.evolve(spec, shutdown=_scaled_timeout(spec.shutdown, speed))
+
+
+def _scaled_timeout(value: Any, speed: float) -> Any:
+    if value is otp.BRUTAL_KILL or value == otp.INFINITY:
+        return value
+    return value / speed
+
+
+def replay(path: str | Path, speed: float = 1.0) -> list[str]:
+    """The trace of the scenario at ``path`` (raises ScenarioError if invalid)."""
+    scenario = sc.load(path)
+    return asyncio.run(Replay(scenario, speed).run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenario", help="a scenario file (JSON)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="run the timeline N times faster (default 1)")
+    options = parser.parse_args(argv)
+    if options.speed <= 0:
+        print("replay: --speed must be positive", file=sys.stderr)
+        return 2
+    try:
+        lines = replay(options.scenario, options.speed)
+    except sc.ScenarioError as exc:
+        print(f"replay: invalid scenario: {exc}", file=sys.stderr)
+        return 2
+    for line in lines:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
