@@ -168,7 +168,8 @@ def _check_timeout(child_id: str, field: str, value: Any, *, allow_zero: bool = 
 def _check_restart(child_id: str, value: Any) -> None:
     if not isinstance(value, Restart):
         _fail(child_id, "restart", "Restart.PERMANENT, TRANSIENT or TEMPORARY "
-              "(or 'permanent', 'transient', 'temporary')", value)
+              "(or 'permanent', 'transient', 'temporary')", value,
+              type_error=not isinstance(value, str))
 
 
 def _check_significant(child_id: str, significant: Any, restart: Restart) -> None:
@@ -265,7 +266,8 @@ class ChildSpec:
             backend = _infer_backend(self.start)
             object.__setattr__(self, "backend", backend)
         if backend not in BACKENDS:
-            _fail(cid, "backend", "one of " + ", ".join(map(repr, BACKENDS)), backend)
+            _fail(cid, "backend", "one of " + ", ".join(map(repr, BACKENDS)), backend,
+                  type_error=not isinstance(backend, str))
         self._check_start(backend)
         if not isinstance(self.args, tuple):
             _fail(cid, "args", "a tuple or list of positional arguments", self.args,
@@ -274,8 +276,8 @@ class ChildSpec:
             _fail(cid, "kwargs", "a mapping of keyword-argument names to values", self.kwargs,
                   type_error=True)
         if backend == "command" and (self.args or self.kwargs):
-            raise SpecError(cid, "args", "a command child takes its arguments in its argv "
-                            "('start'), not in args/kwargs")
+            raise SpecError(cid, "args" if self.args else "kwargs", "a command child takes its "
+                            "arguments in its argv ('start'), not in args/kwargs")
         _check_restart(cid, self.restart)
         _check_shutdown(cid, self.shutdown)
         _check_significant(cid, self.significant, self.restart)
@@ -313,16 +315,17 @@ class ChildSpec:
                                 f"method; this child's backend is {backend!r}")
             if self.start_method not in START_METHODS:
                 _fail(cid, "start_method", "one of " + ", ".join(map(repr, START_METHODS)),
-                      self.start_method)
+                      self.start_method, type_error=not isinstance(self.start_method, str))
         if self.stop_signal is not None:
             if backend != "command":
                 raise SpecError(cid, "stop_signal", f"only command children take a stop "
                                 f"signal; this child's backend is {backend!r}")
+            is_int = isinstance(self.stop_signal, int) and not isinstance(self.stop_signal, bool)
             try:
                 signal.Signals(self.stop_signal)
             except (ValueError, TypeError):
                 _fail(cid, "stop_signal", "a signal number such as signal.SIGTERM",
-                      self.stop_signal)
+                      self.stop_signal, type_error=not is_int)
         if self.process_class is not None:
             if backend != "process":
                 raise SpecError(cid, "process_class", f"only process children take a process "
@@ -466,7 +469,8 @@ class SupervisorSpec:
                   self.intensity, type_error=True)
         if not isinstance(self.auto_shutdown, AutoShutdown):
             _fail(sid, "auto_shutdown", "AutoShutdown.NEVER, ANY_SIGNIFICANT or "
-                  "ALL_SIGNIFICANT (or their lower-case names)", self.auto_shutdown)
+                  "ALL_SIGNIFICANT (or their lower-case names)", self.auto_shutdown,
+                  type_error=not isinstance(self.auto_shutdown, str))
         _check_restart(sid, self.restart)
         _check_shutdown(sid, self.shutdown)
         _check_significant(sid, self.significant, self.restart)

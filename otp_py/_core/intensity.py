@@ -222,9 +222,10 @@ class ExponentialBackoff(IntensityPolicy):
         """The delay before restart number ``failures`` (1-based) of one child, for a
         random draw in [0, 1) (0.5 means no jitter)."""
         exponent = max(failures - 1, 0)
-        # Cap the exponent: past the cap the delay is the maximum anyway.
-        base = self.initial * self.multiplier ** min(exponent, 1024)
-        base = min(base, self.maximum)
+        try:
+            base = min(self.initial * self.multiplier**exponent, self.maximum)
+        except OverflowError:  # far past the cap: the delay is the maximum
+            base = self.maximum
         spread = 1.0 + self.jitter * (2.0 * draw - 1.0)
         return min(max(base * spread, 0.0), self.maximum)
 

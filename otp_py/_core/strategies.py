@@ -64,6 +64,8 @@ class Siblings(Protocol):
 
 
 def _ids(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise TypeError(f"a RestartPlan takes a sequence of child ids, not the string {value!r}")
     return tuple(value)
 
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -107,6 +107,15 @@ class ChildInfo:
     is_supervisor: bool
     spec: Any = attrs.field(eq=False, repr=False)
     restarts: int = 0
+    ref: int | None = attrs.field(default=None, eq=False, repr=False)
+    details: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
+    """What the runtime knows of the running child (``pid``, ``thread``...)."""
+
+    @property
+    def pid(self) -> int | None:
+        """The OS process id of a running process or command child."""
+        pid = self.details.get("pid")
+        return pid if isinstance(pid, int) else None
 
 
 @attrs.frozen
@@ -895,7 +904,9 @@ class SupervisorCore:
 
     def _info(self, child: _Child) -> ChildInfo:
         state = RESTARTING if child.state == WAITING else child.state
-        return ChildInfo(child.id, state, child.spec.is_supervisor, child.spec, child.restarts)
+        return ChildInfo(
+            child.id, state, child.spec.is_supervisor, child.spec, child.restarts, child.ref
+        )
 
     _handlers: dict[type[ev.Request], Callable[..., Any]] = {
         ev.WhichChildren: _which_children,

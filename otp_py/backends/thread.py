@@ -29,6 +29,9 @@ from otp_py.backends.context import ChildContext, set_current
 
 __all__ = ["ThreadRunner", "start", "stragglers"]
 
+_LAST_ACT_GRACE = 0.5
+"""Seconds to wait for a thread that has posted its end to actually finish."""
+
 _stragglers: set[threading.Thread] = set()
 _stragglers_lock = threading.Lock()
 
@@ -74,7 +77,7 @@ class ThreadRunner:
             reason = reasons.from_exception(exc)
         else:
             reason = Shutdown() if self._stop.is_set() else Normal()
-        self._post(self._finish, reason)
+        self._post(self._on_thread_end, reason)
 
     def _ready_from_thread(self) -> None:
         self._post(self._on_ready)
@@ -89,6 +92,12 @@ class ThreadRunner:
         if not self._ready and not self._reported:
             self._ready = True
             self._sink.up()
+
+    def _on_thread_end(self, reason: ExitReason) -> None:
+        # Posting its end was the thread's last act: it is gone in a moment, and a
+        # stop that returns must leave no thread behind.
+        self._thread.join(_LAST_ACT_GRACE)
+        self._finish(reason)
 
     def _finish(self, reason: ExitReason) -> None:
         if self._heartbeat_timer is not None:

@@ -24,6 +24,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
+import attrs
+
 from otp_py._core import events as ev
 from otp_py._core.reasons import ExitReason
 from otp_py._core.supervisor import ChildCounts, ChildInfo
@@ -70,6 +72,12 @@ def outcome(tree: Tree) -> ExitReason:
     return reason
 
 
+def _with_details(info: ChildInfo, runner: Any) -> ChildInfo:
+    if runner is None or info.ref is None:
+        return info
+    return attrs.evolve(info, details=runner.describe())
+
+
 class AsyncSupervisor:
     """A handle on a running supervisor, for asyncio code on the tree's loop."""
 
@@ -84,10 +92,16 @@ class AsyncSupervisor:
     async def which_children(self, supervisor: str = "") -> list[ChildInfo]:
         """The children of this supervisor (or of the nested one at ``supervisor``),
         in start order."""
-        result: list[ChildInfo] = await self._tree.call(
-            _sup_path(self.path, supervisor), ev.WhichChildren()
-        )
-        return result
+        path = _sup_path(self.path, supervisor)
+        result: list[ChildInfo] = await self._tree.call(path, ev.WhichChildren())
+        node = self._tree.nodes.get(path)
+        if node is None:
+            return result
+        runners = node.children
+        return [
+            info if info.ref is None else _with_details(info, runners.get(info.ref))
+            for info in result
+        ]
 
     async def count_children(self, supervisor: str = "") -> ChildCounts:
         result: ChildCounts = await self._tree.call(

@@ -63,6 +63,10 @@ class Guardian:
                 cls._shared = cls()
             return cls._shared
 
+    def ensure_started(self) -> None:
+        """Start the guardian now rather than on the first :meth:`watch`."""
+        self._send(b"\n")
+
     def watch(self, pgid: int) -> None:
         """Kill process group ``pgid`` if this process dies."""
         self._send(b"+%d\n" % pgid)
