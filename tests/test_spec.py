@@ -234,24 +234,11 @@ def test_backend_specific_option_is_accepted_on_its_backend(
         assert getattr(spec, name) == value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: kwargs given to a command child is reported with field 'args', "
-    "although args is empty",
-)
 def test_kwargs_on_command_child_names_the_kwargs_field() -> None:
     with refused(SpecError, "w", "kwargs"):
         ChildSpec.command("w", ["ls"], kwargs={"a": 1})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SpecError,
-    reason="BUG: a value of the wrong type (not a str, not the enum) for restart, "
-    "auto_shutdown, backend, start_method or stop_signal raises plain SpecError, not "
-    "SpecTypeError as for strategy, start and shutdown",
-)
 @pytest.mark.parametrize(
     ("factory", "child_id", "field"),
     [

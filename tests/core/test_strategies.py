@@ -71,15 +71,13 @@ def test_plan_converts_iterables_to_tuples() -> None:
     assert (result.stop, result.start) == (("c",), ("b", "c"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="BUG: RestartPlan takes a bare str for stop/start and splits it into "
-    "one-character ids ('db' -> ('d', 'b'))",
+@pytest.mark.parametrize(
+    ("stop", "start"), [pytest.param("db", ("db",), id="stop"), pytest.param((), "db", id="start")]
 )
-def test_plan_refuses_a_bare_string_of_ids() -> None:
-    with pytest.raises(TypeError):
-        otp.RestartPlan(stop="db", start=("db",))
+def test_plan_refuses_a_bare_string_of_ids(stop: Any, start: Any) -> None:
+    # A str is iterable: taken as is, "db" would become the ids "d" and "b".
+    with pytest.raises(TypeError, match="'db'"):
+        otp.RestartPlan(stop=stop, start=start)
 
 
 # ------------------------------------------------------------ built-in strategy plans
