@@ -80,7 +80,9 @@ __all__ = [
     "Heartbeat",
     "IntensityExceededError",
     "IntensityPolicy",
+    "MaxRestartsExceededError",
     "NotSupportedError",
+    "OFASupervisor",
     "OneForAll",
     "OneForOne",
     "OtpError",
@@ -108,6 +110,7 @@ __all__ = [
     "current_child",
     "heartbeat",
     "notify_ready",
+    "raise_ping_timeout",
     "reasons",
     "reports",
     "run",
@@ -117,3 +120,11 @@ __all__ = [
     "supervise",
     "wait_for_stop",
 ]
+
+# The Celery 0.4 compatibility layer is built on the names above, so it is imported
+# last, once they all exist (otp_py.compat imports otp_py).
+from otp_py.compat import (
+    MaxRestartsExceededError,
+    OFASupervisor,
+    raise_ping_timeout,
+)

@@ -50,7 +50,8 @@ class Recorder:
         with self._changed:
             return [
                 r for r in self.reports
-                if isinstance(r, kind) and (child_id is None or getattr(r, "child_id", None) == child_id)
+                if isinstance(r, kind)
+                and (child_id is None or getattr(r, "child_id", None) == child_id)
             ]
 
     def wait_kind(self, kind: type[Any], child_id: str | None = None, *, count: int = 1,

@@ -54,6 +54,8 @@ __all__ = [
 
 # --------------------------------------------------------------------------- events
 
+_SHUTDOWN = Shutdown()
+
 
 class Event:
     """Base class of the core's inputs."""
@@ -109,7 +111,7 @@ class TimerFired(Event):
 class Stop(Event):
     """Stop every child in reverse start order, then exit with ``reason``."""
 
-    reason: ExitReason = attrs.field(factory=Shutdown)
+    reason: ExitReason = _SHUTDOWN
 
 
 @attrs.frozen(slots=True)
@@ -133,32 +135,40 @@ class StartChildRequest(Request):
 
 @attrs.frozen(slots=True)
 class TerminateChild(Request):
+    """``terminate_child``: stop a child, keeping its spec (unless temporary or dynamic)."""
+
     child_id: str
 
 
 @attrs.frozen(slots=True)
 class RestartChild(Request):
+    """``restart_child``: start a stopped child again."""
+
     child_id: str
 
 
 @attrs.frozen(slots=True)
 class DeleteChild(Request):
+    """``delete_child``: forget a stopped child's spec."""
+
     child_id: str
 
 
 @attrs.frozen(slots=True)
 class GetChildSpec(Request):
+    """``get_childspec``: a child's spec."""
+
     child_id: str
 
 
 @attrs.frozen(slots=True)
 class WhichChildren(Request):
-    pass
+    """``which_children``: every child, in start order."""
 
 
 @attrs.frozen(slots=True)
 class CountChildren(Request):
-    pass
+    """``count_children``: OTP's counts of specs, active children, supervisors and workers."""
 
 
 @attrs.frozen(slots=True)
@@ -219,6 +229,8 @@ class SetTimer(Action):
 
 @attrs.frozen(slots=True)
 class CancelTimer(Action):
+    """Cancel the timer ``token`` (its TimerFired, if already queued, is ignored)."""
+
     token: int
 
 

@@ -59,14 +59,17 @@ class Verdict:
 
     @classmethod
     def now(cls) -> Verdict:
+        """Restart at once."""
         return _NOW
 
     @classmethod
     def after(cls, delay: float) -> Verdict:
+        """Restart after ``delay`` seconds (at once if ``delay`` is not positive)."""
         return cls(True, delay) if delay > 0 else _NOW
 
     @classmethod
     def give_up(cls, why: str) -> Verdict:
+        """Refuse the restart: the supervisor stops its children and exits."""
         return cls(False, 0.0, why)
 
 
@@ -156,7 +159,8 @@ class SlidingWindow(IntensityPolicy):
         return _WindowBudget(self.max_restarts, float(self.period))
 
     def describe(self) -> str:
-        return f"at most {self.max_restarts} restarts in {self.period:g} s"
+        noun = "restart" if self.max_restarts == 1 else "restarts"
+        return f"at most {self.max_restarts} {noun} in {self.period:g} s"
 
 
 class _WindowBudget(Budget):

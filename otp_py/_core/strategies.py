@@ -117,8 +117,8 @@ class RestartStrategy:
 
     name: ClassVar[str] = "custom"
     dynamic: ClassVar[bool] = False
-    """True only for :class:`SimpleOneForOne`: children are started at run time from
-    one template and stopped all at once."""
+    """Whether children are dynamic (only :class:`SimpleOneForOne`): started at run
+    time from one template and stopped all at once."""
 
     def plan(self, failed: str, siblings: Siblings) -> RestartPlan:
         """Decide which children to stop and start because ``failed`` must restart.
