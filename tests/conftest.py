@@ -25,6 +25,11 @@ def _helper_pids() -> set[int]:
     guardian = Guardian._shared
     if guardian is not None and guardian.pid is not None:
         pids.add(guardian.pid)
+    from otp_py.backends.zygote import ForkServer
+
+    server = ForkServer._shared
+    if server is not None and server.pid is not None:
+        pids.add(server.pid)
     try:
         from multiprocessing import forkserver, resource_tracker
 
@@ -54,12 +59,9 @@ def _fds() -> set[int]:
 def _warm_helpers() -> Iterator[None]:
     """Start the helpers once, before any snapshot, so their descriptors and pids
     are part of every baseline."""
-    from otp_py.backends import process
+    from otp_py.backends.zygote import ForkServer
 
-    process._context("forkserver")
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
+    ForkServer.shared()._launch()
     Guardian.shared().ensure_started()
     yield
 

@@ -20,6 +20,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import struct
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -27,23 +28,57 @@ from otp_py._core.reasons import ExitReason, Hung
 from otp_py.backends import reasons
 from otp_py.backends.base import BackendEnv, ChildSink
 from otp_py.backends.process_child import ChildOptions, bootstrap
+from otp_py.backends.zygote import ForkServer
 
 __all__ = ["DEFAULT_START_METHOD", "ProcessRunner", "start"]
 
 DEFAULT_START_METHOD = "forkserver"
-"""Safe in a process that runs threads (unlike fork), and far cheaper than spawn."""
+"""otp_py's own fork server (:mod:`otp_py.backends.zygote`): safe in a process that
+runs threads (unlike fork), and as cheap as a fork once the target is imported."""
 
-_contexts: dict[str, Any] = {}
+_STATUS = struct.Struct("!i")
 
 
-def _context(method: str) -> Any:
-    context = _contexts.get(method)
-    if context is None:
-        context = multiprocessing.get_context(method)
-        if method == "forkserver":
-            context.set_forkserver_preload(["otp_py.backends.process_child"])
-        _contexts[method] = context
-    return context
+class _Launched:
+    """A child started through multiprocessing (fork, spawn, or a process_class)."""
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+        self.pid: int = process.pid
+        method = getattr(getattr(process, "_popen", None), "method", "fork")
+        self._pidfd: int | None = None
+        if method in ("fork", "spawn"):
+            self._pidfd = os.pidfd_open(self.pid)
+            self.exit_fd: int = self._pidfd
+        else:
+            self.exit_fd = process.sentinel
+
+    def returncode(self) -> int:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        self.process.join()
+        code = self.process.exitcode
+        with contextlib.suppress(ValueError):
+            self.process.close()
+        return int(code) if code is not None else -signal.SIGKILL
+
+
+class _Forked:
+    """A child forked by otp_py's fork server; its status comes over a pipe."""
+
+    def __init__(self, pid: int, status_fd: int) -> None:
+        self.pid = pid
+        self.exit_fd = status_fd
+
+    def returncode(self) -> int:
+        try:
+            data = os.read(self.exit_fd, _STATUS.size)
+        finally:
+            os.close(self.exit_fd)
+        if len(data) == _STATUS.size:
+            return int(_STATUS.unpack(data)[0])
+        return -signal.SIGKILL  # the fork server died before it could tell
 
 
 class ProcessRunner:
@@ -57,50 +92,69 @@ class ProcessRunner:
         self._killed = False
         self._shipped: ExitReason | None = None
         self._exit_fd: int | None = None
-        self._pidfd: int | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
         self._last_pong = 0.0
         self.pid: int | None = None
 
     def launch(self) -> None:
         spec = self._spec
-        if spec.process_class is not None:
-            process_class = spec.process_class
-            parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
-        else:
-            context = _context(spec.start_method or DEFAULT_START_METHOD)
-            process_class = context.Process
-            parent_conn, child_conn = context.Pipe(duplex=True)
         options = ChildOptions(
             path=self._env.path, parent_pid=os.getpid(), heartbeat=spec.heartbeat is not None
         )
+        method = spec.start_method or DEFAULT_START_METHOD
+        parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
+        try:
+            if spec.process_class is None and method == "forkserver":
+                self._child: _Launched | _Forked = self._fork(child_conn, options)
+            else:
+                self._child = self._launch(spec, method, child_conn, options)
+        except BaseException:
+            parent_conn.close()
+            raise
+        finally:
+            child_conn.close()
+        self._conn: Connection = parent_conn
+        self.pid = self._child.pid
+        if self._env.guardian is not None:
+            self._env.guardian.watch(self.pid)
+        loop = self._env.loop
+        self._exit_fd = self._child.exit_fd
+        loop.add_reader(self._exit_fd, self._on_exit)
+        loop.add_reader(parent_conn.fileno(), self._on_message)
+        if spec.heartbeat is not None:
+            self._last_pong = loop.time()
+            self._heartbeat = loop.call_later(spec.heartbeat.interval, self._ping)
+
+    def _fork(self, child_conn: Connection, options: ChildOptions) -> _Forked:
+        spec = self._spec
+        status_r, status_w = os.pipe()
+        try:
+            pid = ForkServer.shared().spawn(
+                spec.start, tuple(spec.args), dict(spec.kwargs), options,
+                child_conn.fileno(), status_w,
+            )
+        except BaseException:
+            os.close(status_r)
+            raise
+        finally:
+            os.close(status_w)
+        return _Forked(pid, status_r)
+
+    def _launch(
+        self, spec: Any, method: str, child_conn: Connection, options: ChildOptions
+    ) -> _Launched:
+        if spec.process_class is not None:
+            process_class = spec.process_class
+        else:
+            process_class = multiprocessing.get_context(method).Process  # type: ignore[attr-defined]
         process = process_class(
             target=bootstrap,
             args=(child_conn, spec.start, tuple(spec.args), dict(spec.kwargs), options),
             name="otp:" + "/".join(self._env.path),
         )
         process.daemon = False  # daemonic processes may not start children (pools)
-        try:
-            process.start()
-        finally:
-            child_conn.close()
-        self._process = process
-        self._conn: Connection = parent_conn
-        self.pid = process.pid
-        if self._env.guardian is not None and self.pid is not None:
-            self._env.guardian.watch(self.pid)
-        loop = self._env.loop
-        method = getattr(getattr(process, "_popen", None), "method", "fork")
-        if method == "forkserver":
-            self._exit_fd = process.sentinel
-        else:
-            self._pidfd = os.pidfd_open(self.pid)
-            self._exit_fd = self._pidfd
-        loop.add_reader(self._exit_fd, self._on_exit)
-        loop.add_reader(parent_conn.fileno(), self._on_message)
-        if spec.heartbeat is not None:
-            self._last_pong = loop.time()
-            self._heartbeat = loop.call_later(spec.heartbeat.interval, self._ping)
+        process.start()
+        return _Launched(process)
 
     # -- messages from the child
 
@@ -134,9 +188,6 @@ class ProcessRunner:
         if self._exit_fd is not None:
             loop.remove_reader(self._exit_fd)
             self._exit_fd = None
-        if self._pidfd is not None:
-            os.close(self._pidfd)
-            self._pidfd = None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         # Whatever the child said before it died is still in the pipe.
@@ -145,12 +196,9 @@ class ProcessRunner:
                 self._handle(self._conn.recv())
         self._stop_reading()
         self._conn.close()
-        self._process.join()
-        returncode = self._process.exitcode
+        returncode = self._child.returncode()
         self._cleanup_group()
-        reason = self._reason(returncode if returncode is not None else -signal.SIGKILL)
-        with contextlib.suppress(ValueError):
-            self._process.close()
+        reason = self._reason(returncode)
         self._reported = True
         if self._ready:
             self._sink.down(reason)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -101,17 +100,25 @@ def _become_group_leader() -> None:
         os.setpgid(0, 0)
 
 
+def _load_libc() -> Any:
+    # The running program's own symbols include libc's; no library search (which
+    # would run ldconfig) at child start.
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc() if sys.platform.startswith("linux") else None
+
+
 def _die_with_parent(parent_pid: int) -> None:
-    libc_name = ctypes.util.find_library("c")
-    if libc_name and sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(libc_name, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
+    if _LIBC is not None:
+        with contextlib.suppress(AttributeError, OSError):
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid and parent_pid != 0:
         # With fork or spawn our parent is the supervisor; if it is already gone,
-        # nobody supervises us. (With forkserver the parent is the fork server.)
+        # nobody supervises us. (With the fork server, the parent is the server.)
         try:
             os.kill(parent_pid, 0)
         except ProcessLookupError:

@@ -174,6 +174,4 @@ class OFASupervisor:
         try:
             otp.run(self.to_spec())
         except otp.IntensityExceededError as exc:
-            raise MaxRestartsExceededError(
-                exc.path, exc.reason, exc.history, str(exc)
-            ) from None
+            raise MaxRestartsExceededError(exc.path, exc.reason, exc.history, str(exc)) from None

@@ -67,14 +67,18 @@ class _Sink:
         self.node.tree.post(self.node, ev.ChildUp(self.ref))
 
     def start_failed(self, reason: ExitReason) -> None:
-        self.finished = True
-        self.node.children.pop(self.ref, None)
+        self._finish()
         self.node.tree.post(self.node, ev.ChildStartFailed(self.ref, reason))
 
     def down(self, reason: ExitReason) -> None:
-        self.finished = True
-        self.node.children.pop(self.ref, None)
+        self._finish()
         self.node.tree.post(self.node, ev.ChildDown(self.ref, reason))
+
+    def _finish(self) -> None:
+        if not self.finished:
+            self.finished = True
+            self.node.children.pop(self.ref, None)
+            self.node.tree.runner_ended()
 
     def hung(self, reason: ExitReason) -> None:
         self.node.tree.post(self.node, ev.ChildHung(self.ref, reason))
@@ -178,9 +182,12 @@ class Node:
 
             spec = as_process_child(spec)
         sink = _Sink(self, action.ref)
+        self.tree.runner_started()
         try:
             runner = self.tree.backend_for(spec).start(spec, sink, self.tree.env_for(path))
         except Exception as exc:  # a start that raised is a failed start, not a crash
+            sink.finished = True
+            self.tree.runner_ended()
             self.tree.post(self, ev.ChildStartFailed(action.ref, from_exception(exc)))
             return
         if not sink.finished:  # a backend may report a failed start at once
@@ -233,6 +240,8 @@ class Tree:
         self.done: asyncio.Future[ExitReason] = loop.create_future()
         self.stop_requested = False
         self.gave_up: rp.IntensityExceeded | None = None
+        self.exit_reason: ExitReason | None = None
+        self._live_runners = 0  # children whose end has not been reported yet
         self._request_ids = itertools.count(1)
         self._backends: dict[str, Any] = {}
 
@@ -275,8 +284,23 @@ class Tree:
             self.initialized.set_result(None)
 
     def root_exited(self, reason: ExitReason) -> None:
+        self.exit_reason = reason
+        self._maybe_done()
+
+    def runner_started(self) -> None:
+        self._live_runners += 1
+
+    def runner_ended(self) -> None:
+        self._live_runners -= 1
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        # The tree is done when its root has exited and every child it ever started
+        # has been reaped, including starts abandoned at their start timeout.
+        if self.exit_reason is None or self._live_runners > 0:
+            return
         if not self.done.done():
-            self.done.set_result(reason)
+            self.done.set_result(self.exit_reason)
         if not self.initialized.done():
             self.initialized.set_result(None)
 
