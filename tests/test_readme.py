@@ -1,0 +1,38 @@
+"""The README's example is the file examples/quickstart.py, and it runs as written."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_example_is_the_quickstart_file() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert block is not None
+    assert block.group(1) == (ROOT / "examples" / "quickstart.py").read_text()
+
+
+def test_readme_commands_are_the_ones_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = "python -m pip install -e '.[test]' && python -m pytest"
+    assert test_command in readme
+    assert test_command in ci
+
+
+def test_quickstart_kills_the_child_and_it_comes_back() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "root: worker exited: killed by signal SIGKILL (9); restart" in lines
+    assert "root: started worker (restart 1)" in lines
+    assert any(line.startswith("back as pid ") for line in lines)
+    assert lines[-1] == "root: supervisor exited: shutdown"
