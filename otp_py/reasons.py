@@ -13,11 +13,13 @@ from otp_py._core.reasons import (
     FailedToStartChild,
     Hung,
     Killed,
+    NoRestart,
     Normal,
     ReasonKind,
     Shutdown,
     Signaled,
     StartTimeout,
+    TreeShutdown,
     Unstoppable,
 )
 
@@ -30,10 +32,12 @@ __all__ = [
     "FailedToStartChild",
     "Hung",
     "Killed",
+    "NoRestart",
     "Normal",
     "ReasonKind",
     "Shutdown",
     "Signaled",
     "StartTimeout",
+    "TreeShutdown",
     "Unstoppable",
 ]

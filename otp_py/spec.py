@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Final, Literal, TypeVar
 
 import attrs
 
+from otp_py._core.decider import Decider
 from otp_py._core.intensity import IntensityPolicy, SlidingWindow
 from otp_py._core.strategies import (
     OneForAll,
@@ -157,6 +158,11 @@ def _check_shutdown(child_id: str, value: Any) -> None:
               value)
 
 
+def _check_decider(child_id: str, value: Any) -> None:
+    if value is not None and not isinstance(value, Decider):
+        _fail(child_id, "decider", "a Decider or None", value, type_error=True)
+
+
 def _check_timeout(child_id: str, field: str, value: Any, *, allow_zero: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         _fail(child_id, field, "a number of seconds", value, type_error=True)
@@ -235,6 +241,10 @@ class ChildSpec:
       the next sibling.
     * ``start_timeout``: seconds to wait for readiness; default 30.
     * ``heartbeat`` (process, thread): a :class:`Heartbeat`.
+    * ``decider``: a :class:`~otp_py.Decider` mapping what happened (exception types,
+      exit codes, signals) to what to do; default: the supervisor's, else OTP's table.
+    * ``capture_stderr`` (process, command): keep the tail of its standard error for
+      its crash history (it is still copied to the supervisor's standard error).
     """
 
     is_supervisor: ClassVar[bool] = False
@@ -257,6 +267,8 @@ class ChildSpec:
     ready: bool = attrs.field(default=False)
     start_timeout: float = attrs.field(default=30.0)
     heartbeat: Heartbeat | None = attrs.field(default=None)
+    decider: Decider | None = attrs.field(default=None)
+    capture_stderr: bool = attrs.field(default=True)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "child")
@@ -281,6 +293,9 @@ class ChildSpec:
         _check_restart(cid, self.restart)
         _check_shutdown(cid, self.shutdown)
         _check_significant(cid, self.significant, self.restart)
+        _check_decider(cid, self.decider)
+        if not isinstance(self.capture_stderr, bool):
+            _fail(cid, "capture_stderr", "True or False", self.capture_stderr, type_error=True)
         self._check_backend_options(backend)
 
     def _check_start(self, backend: str) -> None:
@@ -439,6 +454,7 @@ class SupervisorSpec:
       how its parent treats it, as for any child.
     * ``backend``: ``"inline"`` (default: on its parent's event loop) or
       ``"process"`` (a subtree in its own OS process).
+    * ``decider``: the default :class:`~otp_py.Decider` of its children.
     """
 
     is_supervisor: ClassVar[bool] = True
@@ -456,6 +472,7 @@ class SupervisorSpec:
     shutdown: float | BrutalKill = attrs.field(default=INFINITY, converter=_to_shutdown)
     significant: bool = attrs.field(default=False)
     backend: str = attrs.field(default="inline")
+    decider: Decider | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "supervisor")
@@ -475,7 +492,9 @@ class SupervisorSpec:
         _check_shutdown(sid, self.shutdown)
         _check_significant(sid, self.significant, self.restart)
         if self.backend not in SUPERVISOR_BACKENDS:
-            _fail(sid, "backend", "'inline' or 'process'", self.backend)
+            _fail(sid, "backend", "'inline' or 'process'", self.backend,
+                  type_error=not isinstance(self.backend, str))
+        _check_decider(sid, self.decider)
         self._check_children()
 
     def _check_children(self) -> None:

@@ -87,11 +87,13 @@ EXPECTED_REASONS = sorted(
         "Hung",
         "Killed",
         "NO_TERM",
+        "NoRestart",
         "Normal",
         "ReasonKind",
         "Shutdown",
         "Signaled",
         "StartTimeout",
+        "TreeShutdown",
         "Unstoppable",
     ]
 )

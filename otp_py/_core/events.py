@@ -46,6 +46,7 @@ __all__ = [
     "StartChildRequest",
     "Stop",
     "StopChild",
+    "StopTree",
     "TerminateChild",
     "TimerFired",
     "WhichChildren",
@@ -85,10 +86,13 @@ class ChildStartFailed(Event):
 
 @attrs.frozen(slots=True)
 class ChildDown(Event):
-    """The child started as ``ref`` has ended (and been reaped) with ``reason``."""
+    """The child started as ``ref`` has ended (and been reaped) with ``reason``.
+
+    ``stderr`` is the tail of what it wrote to its standard error, when captured."""
 
     ref: int
     reason: ExitReason
+    stderr: str | None = None
 
 
 @attrs.frozen(slots=True)
@@ -253,6 +257,12 @@ class Emit(Action):
 @attrs.frozen(slots=True)
 class Initialized(Action):
     """The supervisor finished starting its children; its parent may go on."""
+
+
+@attrs.frozen(slots=True)
+class StopTree(Action):
+    """A child asked for the whole tree to stop (see :class:`otp_py.ShutdownTree`):
+    stop the root, in order, as if the user had asked."""
 
 
 @attrs.frozen(slots=True)

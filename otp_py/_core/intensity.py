@@ -40,6 +40,7 @@ __all__ = [
     "ExponentialBackoff",
     "IntensityPolicy",
     "RandomSource",
+    "SharedBudget",
     "SlidingWindow",
     "Verdict",
 ]
@@ -373,3 +374,60 @@ class _CombinedBudget(Budget):
     def forget(self, child_id: str) -> None:
         for part in self._parts:
             part.forget(child_id)
+
+
+@attrs.frozen
+class SharedBudget(IntensityPolicy):
+    """One restart budget for every supervisor of a tree that names it.
+
+    Give the same ``SharedBudget`` (same ``name``) to the supervisors of a subtree and
+    their children's failures all charge one budget, drawing backoff jitter from one
+    random source: twenty pools failing on one database outage neither restart in
+    lockstep nor each get a private allowance. When the budget gives up, the
+    supervisor whose child failed exits; its parent, charging the same budget, gives up
+    too, and so on to the top of the scope. The first supervisor started with a
+    given name fixes its ``policy``; per-child state (backoff counts) is kept per
+    supervisor and child.
+    """
+
+    name: str = attrs.field()
+    policy: IntensityPolicy = attrs.field(factory=lambda: SlidingWindow(1, 5.0))
+
+    @name.validator
+    def _check_name(self, _: Any, value: Any) -> None:
+        if not isinstance(value, str) or not value:
+            raise SpecTypeError(None, "name", f"SharedBudget.name must be a non-empty string; "
+                                f"got {value!r}")
+
+    @policy.validator
+    def _check_policy(self, _: Any, value: Any) -> None:
+        if not isinstance(value, IntensityPolicy) or isinstance(value, SharedBudget):
+            raise SpecTypeError(None, "policy", f"SharedBudget.policy must be an "
+                                f"IntensityPolicy (not another SharedBudget); got {value!r}")
+
+    def budget(self, random: RandomSource) -> Budget:
+        """A private budget: used only where no tree shares budgets (a lone core)."""
+        return self.policy.budget(random)
+
+    def describe(self) -> str:
+        return f"shared budget {self.name!r}: {self.policy.describe()}"
+
+
+class ScopedBudget(Budget):
+    """A supervisor's view of a shared budget: child ids made unique across the
+    supervisors sharing it."""
+
+    __slots__ = ("_inner", "_prefix")
+
+    def __init__(self, inner: Budget, prefix: str) -> None:
+        self._inner = inner
+        self._prefix = prefix
+
+    def on_failure(self, child_id: str, now: float) -> Verdict:
+        return self._inner.on_failure(self._prefix + child_id, now)
+
+    def on_started(self, child_id: str, now: float) -> None:
+        self._inner.on_started(self._prefix + child_id, now)
+
+    def forget(self, child_id: str) -> None:
+        self._inner.forget(self._prefix + child_id)

@@ -27,11 +27,13 @@ __all__ = [
     "FailedToStartChild",
     "Hung",
     "Killed",
+    "NoRestart",
     "Normal",
     "ReasonKind",
     "Shutdown",
     "Signaled",
     "StartTimeout",
+    "TreeShutdown",
     "Unstoppable",
 ]
 
@@ -130,6 +132,8 @@ class Crashed(ExitReason):
     error_type: str
     message: str
     traceback: str | None = attrs.field(default=None, eq=False, repr=False)
+    error_types: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
+    """Qualified names of the exception's classes (its MRO), for decider rules."""
 
     def __str__(self) -> str:
         return f"{self.error_type}: {self.message}" if self.message else self.error_type
@@ -198,6 +202,28 @@ class Abnormal(ExitReason):
 
     def __str__(self) -> str:
         return str(self.term)
+
+
+@attrs.frozen
+class NoRestart(ExitReason):
+    """The child raised :class:`otp_py.DoNotRestart`: do not restart it."""
+
+    message: str = ""
+
+    def __str__(self) -> str:
+        return f"asked not to be restarted: {self.message}" if self.message else (
+            "asked not to be restarted")
+
+
+@attrs.frozen
+class TreeShutdown(ExitReason):
+    """The child raised :class:`otp_py.ShutdownTree`: stop the whole tree."""
+
+    message: str = ""
+
+    def __str__(self) -> str:
+        return f"asked the tree to shut down: {self.message}" if self.message else (
+            "asked the tree to shut down")
 
 
 @attrs.frozen

@@ -54,10 +54,14 @@ class ExitRecord:
     reason: ExitReason
     uptime: float | None
     delay: float | None = None
+    """The delay chosen before its restart (None: not restarted, or at once)."""
+    stderr: str | None = attrs.field(default=None, repr=False)
+    """The tail of its standard error (process and command children)."""
 
     def describe(self) -> str:
         up = f" after {self.uptime:.3g} s up" if self.uptime is not None else ""
-        return f"t={self.time:.3f}: {self.reason}{up}"
+        then = f"; restarted after {self.delay:.3g} s" if self.delay else ""
+        return f"t={self.time:.3f}: {self.reason}{up}{then}"
 
 
 @attrs.frozen

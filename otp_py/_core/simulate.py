@@ -102,7 +102,9 @@ class _Sim:
         self.path_of_worker: dict[str, tuple[int, int]] = {}
         self.sup_of_ref: dict[tuple[int, int], SupervisorCore] = {}
         self.parent: dict[int, tuple[SupervisorCore, int, bool]] = {}
-        self.root = SupervisorCore(spec, path=(spec.id,), random=random)
+        self.shared_budgets: dict[str, Any] = {}
+        self.root = SupervisorCore(spec, path=(spec.id,), random=random,
+                                   shared_budgets=self.shared_budgets)
         self.cores: dict[int, SupervisorCore] = {id(self.root): self.root}
         self.exit_reason: ExitReason | None = None
         self.killed: set[int] = set()
@@ -136,6 +138,8 @@ class _Sim:
             )
         elif isinstance(action, ev.CancelTimer):
             self.cancelled.add((key, action.token))
+        elif isinstance(action, ev.StopTree):
+            self.post(self.root, ev.Stop(Shutdown()))
         elif isinstance(action, ev.Reply):
             self.replies[action.request_id] = action
         elif isinstance(action, ev.Initialized):
@@ -149,6 +153,7 @@ class _Sim:
                 parent, ref, up = self.parent.pop(key)
                 self.sup_of_ref.pop((id(parent), ref), None)
                 reason = Killed() if key in self.killed else action.reason
+                self.killed.discard(key)
                 if up:
                     self.post(parent, ev.ChildDown(ref, reason))
                 else:
@@ -160,7 +165,7 @@ class _Sim:
         path = "/".join((*core.path[1:], action.child_id))
         if action.spec.is_supervisor:
             child = SupervisorCore(action.spec, path=(*core.path, action.child_id),
-                                   random=self.random)
+                                   random=self.random, shared_budgets=self.shared_budgets)
             self.cores[id(child)] = child
             self.parent[id(child)] = (core, action.ref, False)
             self.sup_of_ref[(id(core), action.ref)] = child

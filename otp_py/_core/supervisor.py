@@ -54,7 +54,9 @@ import attrs
 
 from otp_py._core import events as ev
 from otp_py._core import reports as rp
-from otp_py._core.intensity import RandomSource
+from otp_py._core.decider import DEFAULT as DEFAULT_DECIDER
+from otp_py._core.decider import Action, Decider
+from otp_py._core.intensity import Budget, RandomSource, ScopedBudget, SharedBudget, Verdict
 from otp_py._core.reasons import (
     Abnormal,
     ExitReason,
@@ -64,7 +66,6 @@ from otp_py._core.reasons import (
     StartTimeout,
 )
 from otp_py._core.strategies import RestartPlan, RestartStrategy
-from otp_py._core.table import Outcome, outcome
 from otp_py._core.types import BRUTAL_KILL, AutoShutdown, Restart
 from otp_py._errors import (
     AlreadyPresentError,
@@ -234,7 +235,9 @@ class SupervisorCore:
 
     ``spec`` is a :class:`~otp_py.SupervisorSpec`. ``path`` names the supervisor in
     reports (``("root", "pool")``). ``random`` is the jitter source handed to the
-    intensity policy. The core is driven only through :meth:`handle`.
+    intensity policy; ``shared_budgets`` is the tree's registry of
+    :class:`~otp_py.SharedBudget` bookkeeping (one dict per tree). The core is driven
+    only through :meth:`handle`.
     """
 
     def __init__(
@@ -243,13 +246,23 @@ class SupervisorCore:
         *,
         path: tuple[str, ...] = (),
         random: RandomSource | None = None,
+        shared_budgets: dict[str, Budget] | None = None,
     ) -> None:
         self.spec = spec
         self.path = path or (spec.id,)
         self._strategy: RestartStrategy = spec.strategy
         self._dynamic: bool = spec.strategy.dynamic
         self._template: Any = spec.children[0] if self._dynamic else None
-        self._budget = spec.intensity.budget(random if random is not None else _no_jitter)
+        jitter = random if random is not None else _no_jitter
+        intensity = spec.intensity
+        if isinstance(intensity, SharedBudget) and shared_budgets is not None:
+            inner = shared_budgets.get(intensity.name)
+            if inner is None:
+                inner = shared_budgets[intensity.name] = intensity.policy.budget(jitter)
+            self._budget: Budget = ScopedBudget(inner, self.where + "/")
+        else:
+            self._budget = intensity.budget(jitter)
+        self._decider: Decider = getattr(spec, "decider", None) or DEFAULT_DECIDER
         self._auto: AutoShutdown = spec.auto_shutdown
         self._children: dict[str, _Child] = {}
         self._siblings = _Siblings(self._children)
@@ -342,7 +355,7 @@ class SupervisorCore:
         if isinstance(event, ev.ChildDown):
             child = self._by_ref.get(event.ref)
             if child is not None:  # else a late exit of a child already replaced
-                self._child_ended(child, event.reason)
+                self._child_ended(child, event.reason, event.stderr)
         elif isinstance(event, ev.ChildHung):
             self._on_hung(event)
         elif isinstance(event, _Ended):
@@ -565,9 +578,18 @@ class SupervisorCore:
                 member.state = STOPPED
         child.timer = None
 
-    def _record_exit(self, child: _Child, reason: ExitReason, outcome: str) -> rp.ExitRecord:
+    def _record_exit(
+        self,
+        child: _Child,
+        reason: ExitReason,
+        outcome: str,
+        delay: float | None = None,
+        stderr: str | None = None,
+    ) -> rp.ExitRecord:
         uptime = None if child.started_at is None else self._now - child.started_at
-        record = rp.ExitRecord(time=self._now, reason=reason, uptime=uptime)
+        record = rp.ExitRecord(
+            time=self._now, reason=reason, uptime=uptime, delay=delay or None, stderr=stderr
+        )
         child.remember(record)
         self._recent.append((child.id, record))
         self._emit(
@@ -591,19 +613,47 @@ class SupervisorCore:
         ended_by_itself = yield from self._terminate(child, report=False)
         self._deferred.appendleft(_Ended(child.id, ended_by_itself or reason))
 
-    def _child_ended(self, child: _Child, reason: ExitReason) -> None:
-        """OTP's do_restart/3: a child ended by itself; consult the restart table."""
-        decision = outcome(child.restart, reason.kind)
+    def _child_ended(
+        self, child: _Child, reason: ExitReason, stderr: str | None = None
+    ) -> None:
+        """OTP's do_restart/3: a child ended by itself. Its decider (by default, OTP's
+        restart table) says what to do; a restart also asks the intensity budget."""
         if self.state != "running":
-            decision = Outcome.REMOVE if child.restart is Restart.TEMPORARY else Outcome.KEEP
-        self._record_exit(child, reason, outcome=decision.value)
-        self._forget_ref(child)
-        if decision is Outcome.RESTART:
-            self._restart(child)
+            removed = child.restart is Restart.TEMPORARY or self._dynamic
+            self._record_exit(child, reason, "remove" if removed else "keep", stderr=stderr)
+            self._forget_ref(child)
             return
-        if decision is Outcome.REMOVE or self._dynamic:
-            self._remove(child)
-        self._check_auto_shutdown(child)
+        decider: Decider = getattr(child.spec, "decider", None) or self._decider
+        decision = decider.decide(child.restart, reason)
+        action = decision.action
+        if action in (Action.RESTART, Action.IGNORE):
+            if action is Action.IGNORE:
+                verdict = Verdict.now()
+            else:
+                verdict = self._budget.on_failure(child.id, self._now)
+            if verdict.allow and decision.delay is not None:
+                verdict = Verdict.after(decision.delay)
+            outcome = "restart" if action is Action.RESTART else "ignore"
+            record = self._record_exit(child, reason, outcome, verdict.delay, stderr)
+            self._forget_ref(child)
+            self._restart(child, verdict, record)
+            return
+        if action is Action.STOP:
+            removed = child.restart is Restart.TEMPORARY or self._dynamic
+            self._record_exit(child, reason, "remove" if removed else "keep", stderr=stderr)
+            self._forget_ref(child)
+            if removed:
+                self._remove(child)
+            self._check_auto_shutdown(child)
+            return
+        self._record_exit(child, reason, action.value, stderr=stderr)
+        self._forget_ref(child)
+        if action is Action.SHUTDOWN_TREE:
+            if child.restart is Restart.TEMPORARY or self._dynamic:
+                self._remove(child)
+            self._outbox.append(ev.StopTree())
+            return
+        self._give_up(child, f"{reason} escalated by the failure decider")
 
     def _check_auto_shutdown(self, child: _Child) -> None:
         if self._auto is AutoShutdown.NEVER or not child.spec.significant:
@@ -618,18 +668,15 @@ class SupervisorCore:
                 return
         self._begin_shutdown(Shutdown())
 
-    def _restart(self, child: _Child) -> None:
-        """OTP's restart/2: count the restart, then run the strategy's plan."""
-        verdict = self._budget.on_failure(child.id, self._now)
+    def _restart(
+        self, child: _Child, verdict: Verdict | None = None, record: rp.ExitRecord | None = None
+    ) -> None:
+        """OTP's restart/2: count the restart (unless ``verdict`` was already given),
+        then run the strategy's plan."""
+        if verdict is None:
+            verdict = self._budget.on_failure(child.id, self._now)
         if not verdict.allow:
-            self._emit(
-                rp.IntensityExceeded,
-                child_id=child.id,
-                why=verdict.why,
-                history=tuple(self._recent),
-            )
-            child.state = STOPPED
-            self._begin_shutdown(Shutdown())
+            self._give_up(child, verdict.why)
             return
         try:
             plan = self._plan(child.id)
@@ -639,6 +686,17 @@ class SupervisorCore:
         if verdict.delay > 0:
             self._emit(rp.RestartScheduled, child_id=child.id, delay=verdict.delay)
         self._start_job(self._restart_job(child.id, plan, verdict.delay))
+
+    def _give_up(self, child: _Child, why: str) -> None:
+        """Stop every child and exit with ``shutdown``: the parent sees a child exit."""
+        self._emit(
+            rp.IntensityExceeded,
+            child_id=child.id,
+            why=why,
+            history=tuple(self._recent),
+        )
+        child.state = STOPPED
+        self._begin_shutdown(Shutdown())
 
     def _plan(self, failed: str) -> RestartPlan:
         if self._dynamic:

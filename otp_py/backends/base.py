@@ -35,8 +35,9 @@ class ChildSink(Protocol):
     def start_failed(self, reason: ExitReason) -> None:
         """The child failed before it was up; nothing of it is left running."""
 
-    def down(self, reason: ExitReason) -> None:
-        """The child has ended and been reaped."""
+    def down(self, reason: ExitReason, stderr: str | None = None) -> None:
+        """The child has ended and been reaped; ``stderr`` is the tail of its
+        standard error, if captured."""
 
     def hung(self, reason: ExitReason) -> None:
         """The child stopped answering its heartbeat (it is still running)."""

@@ -17,6 +17,7 @@ from typing import Any
 from otp_py._core.reasons import ExitReason, Shutdown
 from otp_py.backends import reasons
 from otp_py.backends.base import BackendEnv, ChildSink
+from otp_py.backends.stderr import StderrTail
 
 __all__ = ["CommandRunner", "start"]
 
@@ -38,10 +39,16 @@ class CommandRunner:
             cwd=spec.cwd,
             env=environment,
             stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE if spec.capture_stderr else None,
             process_group=0,
             close_fds=True,
         )
         self.pid = self._process.pid
+        self._stderr: StderrTail | None = None
+        if self._process.stderr is not None:
+            # The tail reader owns the descriptor from now on.
+            self._stderr = StderrTail(env.loop, os.dup(self._process.stderr.fileno()))
+            self._process.stderr.close()
         if env.guardian is not None:
             env.guardian.watch(self.pid)
         self._pidfd = os.pidfd_open(self.pid)
@@ -70,7 +77,8 @@ class CommandRunner:
                 killed=self._killed,
                 stop_signal=stop_signal,
             )
-        self._sink.down(reason)
+        tail = self._stderr.close() if self._stderr is not None else None
+        self._sink.down(reason, tail)
 
     def _signal(self, number: int) -> None:
         if self._reported:

@@ -24,10 +24,13 @@ import struct
 from multiprocessing.connection import Connection
 from typing import Any
 
+import attrs
+
 from otp_py._core.reasons import ExitReason, Hung
 from otp_py.backends import reasons
 from otp_py.backends.base import BackendEnv, ChildSink
 from otp_py.backends.process_child import ChildOptions, bootstrap
+from otp_py.backends.stderr import StderrTail
 from otp_py.backends.zygote import ForkServer
 
 __all__ = ["DEFAULT_START_METHOD", "ProcessRunner", "start"]
@@ -102,17 +105,28 @@ class ProcessRunner:
             path=self._env.path, parent_pid=os.getpid(), heartbeat=spec.heartbeat is not None
         )
         method = spec.start_method or DEFAULT_START_METHOD
+        capture = (
+            spec.capture_stderr and spec.process_class is None and method in ("forkserver", "fork")
+        )
+        stderr_r, stderr_w = os.pipe() if capture else (None, None)
         parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
         try:
             if spec.process_class is None and method == "forkserver":
-                self._child: _Launched | _Forked = self._fork(child_conn, options)
+                self._child: _Launched | _Forked = self._fork(child_conn, options, stderr_w)
             else:
+                if stderr_w is not None:
+                    options = attrs.evolve(options, stderr_fd=stderr_w)
                 self._child = self._launch(spec, method, child_conn, options)
         except BaseException:
             parent_conn.close()
+            if stderr_r is not None:
+                os.close(stderr_r)
             raise
         finally:
             child_conn.close()
+            if stderr_w is not None:
+                os.close(stderr_w)
+        self._stderr = StderrTail(self._env.loop, stderr_r) if stderr_r is not None else None
         self._conn: Connection = parent_conn
         self.pid = self._child.pid
         if self._env.guardian is not None:
@@ -125,13 +139,15 @@ class ProcessRunner:
             self._last_pong = loop.time()
             self._heartbeat = loop.call_later(spec.heartbeat.interval, self._ping)
 
-    def _fork(self, child_conn: Connection, options: ChildOptions) -> _Forked:
+    def _fork(
+        self, child_conn: Connection, options: ChildOptions, stderr_w: int | None
+    ) -> _Forked:
         spec = self._spec
         status_r, status_w = os.pipe()
         try:
             pid = ForkServer.shared().spawn(
                 spec.start, tuple(spec.args), dict(spec.kwargs), options,
-                child_conn.fileno(), status_w,
+                child_conn.fileno(), status_w, stderr_w,
             )
         except BaseException:
             os.close(status_r)
@@ -199,9 +215,10 @@ class ProcessRunner:
         returncode = self._child.returncode()
         self._cleanup_group()
         reason = self._reason(returncode)
+        tail = self._stderr.close() if self._stderr is not None else None
         self._reported = True
         if self._ready:
-            self._sink.down(reason)
+            self._sink.down(reason, tail)
         else:
             self._sink.start_failed(reason)
 

@@ -42,6 +42,7 @@ class ChildOptions:
     path: tuple[str, ...]
     parent_pid: int
     heartbeat: bool = False
+    stderr_fd: int | None = None  # fork: an inherited pipe to become fd 2
 
 
 def bootstrap(
@@ -49,6 +50,13 @@ def bootstrap(
     options: ChildOptions,
 ) -> None:
     """Run ``target(*args, **kwargs)`` as a supervised child process."""
+    # A forked child inherits the supervisor's event-loop wakeup descriptor: every
+    # signal it handled would also wake (and mislead) the supervisor's loop.
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)
+    if options.stderr_fd is not None:
+        os.dup2(options.stderr_fd, 2)
+        os.close(options.stderr_fd)
     _become_group_leader()
     _die_with_parent(options.parent_pid)
     send_lock = threading.Lock()
@@ -58,6 +66,7 @@ def bootstrap(
             conn.send(message)
 
     signal.signal(signal.SIGTERM, _raise_shutdown)
+    os.register_at_fork(after_in_child=_reset_in_grandchild)
     set_current(ChildContext(options.path, on_ready=lambda: send(("ready",))))
     if options.heartbeat:
         threading.Thread(target=_answer_pings, args=(conn, send), name="otp:heartbeat",
@@ -93,6 +102,14 @@ def _report(send: Any, reason: ExitReason) -> None:
 
 def _raise_shutdown(signum: int, frame: Any) -> None:
     raise ShutdownException()
+
+
+def _reset_in_grandchild() -> None:
+    # Processes the child forks (pool workers...) are not supervised children: the
+    # SIGTERM-as-Shutdown handler is ours, not theirs. Their own handlers stay.
+    if signal.getsignal(signal.SIGTERM) is _raise_shutdown:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    set_current(None)
 
 
 def _become_group_leader() -> None:

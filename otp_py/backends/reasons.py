@@ -11,10 +11,13 @@ from otp_py._core.reasons import (
     Exited,
     ExitReason,
     Killed,
+    NoRestart,
     Normal,
     Shutdown,
     Signaled,
+    TreeShutdown,
 )
+from otp_py._errors import DoNotRestart, ShutdownTree
 from otp_py._errors import Shutdown as ShutdownException
 
 __all__ = ["ExitWith", "from_exception", "from_status", "signal_name"]
@@ -42,6 +45,10 @@ def from_exception(exc: BaseException, *, with_traceback: bool = True) -> ExitRe
         return exc.reason
     if isinstance(exc, ShutdownException):
         return Shutdown(exc.term) if exc.has_term else Shutdown()
+    if isinstance(exc, DoNotRestart):
+        return NoRestart(str(exc))
+    if isinstance(exc, ShutdownTree):
+        return TreeShutdown(str(exc))
     if isinstance(exc, SystemExit):
         code = exc.code
         if code is None or code == 0:
@@ -52,7 +59,19 @@ def from_exception(exc: BaseException, *, with_traceback: bool = True) -> ExitRe
     text = None
     if with_traceback:
         text = "".join(traceback.format_exception(exc))[-TRACEBACK_LIMIT:]
-    return Crashed(type(exc).__qualname__, str(exc), text)
+    return Crashed(type(exc).__qualname__, str(exc), text, _class_names(type(exc)))
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _class_names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = tuple(f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__)
+        if len(_NAMES) < 4096:
+            _NAMES[cls] = names
+    return names
 
 
 def signal_name(number: int) -> str:

@@ -94,7 +94,12 @@ async def _run(
     start: Callable[..., Any], args: tuple[Any, ...], kwargs: Any, context: ChildContext
 ) -> Any:
     set_current(context)  # each task runs in its own copy of the context
-    return await start(*args, **kwargs)
+    try:
+        return await start(*args, **kwargs)
+    except SystemExit as exc:
+        # asyncio lets SystemExit out of the event loop; in a child it only ends
+        # the child, as in the other backends.
+        raise reasons.ExitWith(reasons.from_exception(exc)) from None
 
 
 def start(spec: Any, sink: ChildSink, env: BackendEnv) -> TaskRunner:

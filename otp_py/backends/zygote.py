@@ -119,10 +119,12 @@ class ForkServer:
 
     def spawn(
         self, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any], options: Any,
-        child_fd: int, status_fd: int,
+        child_fd: int, status_fd: int, stderr_fd: int | None = None,
     ) -> int:
         """Fork a child running ``bootstrap(conn, target, args, kwargs, options)``;
-        return its pid. Raises :class:`ForkServerError` or ``pickle`` errors."""
+        return its pid. ``stderr_fd``, if given, becomes the child's standard error.
+        Raises :class:`ForkServerError` or ``pickle`` errors."""
+        fds = [child_fd, status_fd] if stderr_fd is None else [child_fd, status_fd, stderr_fd]
         with self._lock:
             if self._pid_owner != os.getpid():
                 raise ForkServerError("a fork server belongs to the process that started it")
@@ -134,7 +136,7 @@ class ForkServer:
             send_path = None if path == self._sent_path else list(path)
             payload = pickle.dumps((send_path, target, args, kwargs, options))
             try:
-                socket.send_fds(sock, [_LENGTH.pack(len(payload))], [child_fd, status_fd])
+                socket.send_fds(sock, [_LENGTH.pack(len(payload))], fds)
                 sock.sendall(payload)
                 reply = pickle.loads(_recv_message(sock))
             except (OSError, EOFError) as exc:
@@ -230,14 +232,14 @@ class _Server:
 
     def serve_one(self) -> bool:
         try:
-            message, fds, _, _ = socket.recv_fds(self.sock, _LENGTH.size, 2)
+            message, fds, _, _ = socket.recv_fds(self.sock, _LENGTH.size, 3)
         except OSError:
             return False
         if not message:
             for fd in fds:
                 os.close(fd)
             return False  # the supervisor is gone
-        if len(fds) != 2:
+        if len(fds) not in (2, 3):
             for fd in fds:
                 os.close(fd)
             return False  # not our protocol: give up rather than guess
@@ -245,20 +247,23 @@ class _Server:
             message += _recv_exactly(self.sock, _LENGTH.size - len(message))
         (size,) = _LENGTH.unpack(message)
         payload = _recv_exactly(self.sock, size)
-        child_fd, status_fd = fds
+        child_fd, status_fd = fds[0], fds[1]
+        stderr_fd = fds[2] if len(fds) == 3 else None
         try:
             request = self.load(payload)
         except BaseException as exc:
-            os.close(child_fd)
-            os.close(status_fd)
+            for fd in fds:
+                os.close(fd)
             self.reply(("error", f"cannot load the child's target: {exc!r}"))
             return True
         _, target, args, kwargs, options = request
         gc.freeze()  # what is imported now is shared with every child, untouched by GC
         pid = os.fork()
         if pid == 0:  # the child
-            self.become_child(child_fd, status_fd, target, args, kwargs, options)
+            self.become_child(child_fd, status_fd, stderr_fd, target, args, kwargs, options)
         os.close(child_fd)
+        if stderr_fd is not None:
+            os.close(stderr_fd)
         self.statuses[pid] = status_fd
         self.reply(("ok", pid))
         return True
@@ -293,10 +298,14 @@ class _Server:
         _send_message(self.sock, pickle.dumps(reply))
 
     def become_child(
-        self, child_fd: int, status_fd: int, target: Any, args: Any, kwargs: Any, options: Any
+        self, child_fd: int, status_fd: int, stderr_fd: int | None,
+        target: Any, args: Any, kwargs: Any, options: Any,
     ) -> None:
         code = 1
         try:
+            if stderr_fd is not None:
+                os.dup2(stderr_fd, 2)
+                os.close(stderr_fd)
             signal.set_wakeup_fd(-1)
             for number in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP):
                 signal.signal(number, signal.SIG_DFL)

@@ -70,9 +70,9 @@ class _Sink:
         self._finish()
         self.node.tree.post(self.node, ev.ChildStartFailed(self.ref, reason))
 
-    def down(self, reason: ExitReason) -> None:
+    def down(self, reason: ExitReason, stderr: str | None = None) -> None:
         self._finish()
-        self.node.tree.post(self.node, ev.ChildDown(self.ref, reason))
+        self.node.tree.post(self.node, ev.ChildDown(self.ref, reason, stderr))
 
     def _finish(self) -> None:
         if not self.finished:
@@ -103,7 +103,9 @@ class Node:
         self.path = path
         self.parent = parent
         self.parent_ref = parent_ref
-        self.core = SupervisorCore(spec, path=path, random=tree.random)
+        self.core = SupervisorCore(
+            spec, path=path, random=tree.random, shared_budgets=tree.shared_budgets
+        )
         self.children: dict[int, Runner | Node] = {}
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.calls: dict[int, asyncio.Future[Any]] = {}
@@ -161,6 +163,8 @@ class Node:
                 tree.post(self.parent, ev.ChildUp(self.parent_ref))
             else:
                 tree.root_initialized()
+        elif isinstance(action, ev.StopTree):
+            tree.request_stop()
         elif isinstance(action, ev.Exit):
             self._exited(action.reason)
 
@@ -231,6 +235,7 @@ class Tree:
         self.random = random if random is not None else _random.Random().random
         self.guardian = guardian
         self.listeners: list[Listener] = []
+        self.shared_budgets: dict[str, Any] = {}
         self._mailbox: deque[tuple[Node, ev.Event]] = deque()
         self._draining = False
         self.nodes: dict[tuple[str, ...], Node] = {}

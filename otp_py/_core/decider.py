@@ -1,0 +1,201 @@
+"""The failure decider: from what happened to what to do.
+
+OTP decides about an ended child from its restart type and its exit reason's class
+alone (:mod:`otp_py._core.table`). A :class:`Decider` lets a spec say more, as
+ordered rules: *this* exception type, exit code or signal means restart (perhaps after
+a given delay), stop, escalate now, shut the whole tree down, or ignore. The first
+rule that matches decides; when none does, OTP's table does. With no rules at all a
+decider is exactly OTP's table, which is the default.
+
+Decisions:
+
+* ``RESTART``: restart per the strategy; counts against intensity. ``delay`` (if
+  given) replaces the delay the intensity policy chose.
+* ``STOP``: do not restart; the spec is kept (forgotten for temporary children), and
+  ``auto_shutdown`` applies as for a normal exit.
+* ``ESCALATE``: stop every child and exit now with reason ``shutdown``, as when the
+  intensity is exceeded; the parent sees a child exit.
+* ``SHUTDOWN_TREE``: stop the whole tree, in order, as if asked to (``run()``
+  returns normally).
+* ``IGNORE``: restart, without charging the restart budget.
+
+Children steer the default decider with sentinel exceptions: raising
+:class:`otp_py.DoNotRestart` ends the child with reason
+:class:`~otp_py.reasons.NoRestart` (decided ``STOP``), raising
+:class:`otp_py.ShutdownTree` ends it with :class:`~otp_py.reasons.TreeShutdown`
+(decided ``SHUTDOWN_TREE``), whatever the restart type.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from otp_py._core.reasons import (
+    Crashed,
+    Exited,
+    ExitReason,
+    Killed,
+    NoRestart,
+    Signaled,
+    TreeShutdown,
+)
+from otp_py._core.table import Outcome, outcome
+from otp_py._core.types import Restart
+
+__all__ = ["Action", "Decider", "Decision", "OnExitCode", "OnSignal", "decide"]
+
+
+class Action(enum.Enum):
+    RESTART = "restart"
+    STOP = "stop"
+    ESCALATE = "escalate"
+    SHUTDOWN_TREE = "shutdown_tree"
+    IGNORE = "ignore"
+
+
+@attrs.frozen
+class Decision:
+    """What to do about an ended child; ``delay`` overrides a restart's backoff."""
+
+    action: Action
+    delay: float | None = None
+
+    RESTART: ClassVar[Decision]
+    STOP: ClassVar[Decision]
+    ESCALATE: ClassVar[Decision]
+    SHUTDOWN_TREE: ClassVar[Decision]
+    IGNORE: ClassVar[Decision]
+
+    @classmethod
+    def restart(cls, delay: float | None = None) -> Decision:
+        """Restart; after ``delay`` seconds if given (else the policy's delay)."""
+        if delay is not None and (
+            isinstance(delay, bool) or not isinstance(delay, int | float)
+            or math.isnan(delay) or delay < 0
+        ):
+            raise ValueError(f"a restart delay must be a non-negative number; got {delay!r}")
+        return cls(Action.RESTART, None if delay is None else float(delay))
+
+    def describe(self) -> str:
+        if self.delay is not None:
+            return f"{self.action.value} after {self.delay:g} s"
+        return self.action.value
+
+
+Decision.RESTART = Decision(Action.RESTART)
+Decision.STOP = Decision(Action.STOP)
+Decision.ESCALATE = Decision(Action.ESCALATE)
+Decision.SHUTDOWN_TREE = Decision(Action.SHUTDOWN_TREE)
+Decision.IGNORE = Decision(Action.IGNORE)
+
+
+def _ints(value: int | Iterable[int]) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (int(value),)
+    return tuple(int(v) for v in value)
+
+
+@attrs.frozen
+class OnExitCode:
+    """Matches a process or command child that exited with one of ``codes``."""
+
+    codes: tuple[int, ...] = attrs.field(converter=_ints)
+
+    def __call__(self, reason: ExitReason) -> bool:
+        return isinstance(reason, Exited) and reason.code in self.codes
+
+
+@attrs.frozen
+class OnSignal:
+    """Matches a process or command child ended by one of ``signals`` (SIGKILL also
+    matches a child the supervisor killed)."""
+
+    signals: tuple[int, ...] = attrs.field(converter=_ints)
+
+    def __call__(self, reason: ExitReason) -> bool:
+        if isinstance(reason, Signaled):
+            return reason.signal in self.signals
+        return isinstance(reason, Killed) and 9 in self.signals
+
+
+Matcher = Callable[[ExitReason], bool]
+
+
+def _matcher(key: Any) -> Matcher:
+    """A rule's key as a predicate: an exception class, a reason class, an
+    :class:`OnExitCode`/:class:`OnSignal`, or any callable taking the reason."""
+    if isinstance(key, type) and issubclass(key, BaseException):
+        name = f"{key.__module__}.{key.__qualname__}"
+
+        def crashed_with(reason: ExitReason) -> bool:
+            return isinstance(reason, Crashed) and name in reason.error_types
+
+        return crashed_with
+    if isinstance(key, type) and issubclass(key, ExitReason):
+        kind = key
+
+        def reason_is(reason: ExitReason) -> bool:
+            return isinstance(reason, kind)
+
+        return reason_is
+    if callable(key):
+        return key  # type: ignore[no-any-return]
+    raise TypeError(
+        f"a decider rule matches an exception class, an ExitReason class, OnExitCode, "
+        f"OnSignal or a callable; got {key!r}"
+    )
+
+
+def _rules(value: Any) -> tuple[tuple[Matcher, Decision], ...]:
+    items: Iterable[tuple[Any, Any]]
+    items = value.items() if isinstance(value, Mapping) else value
+    rules = []
+    for key, given in items:
+        decision = Decision(given) if isinstance(given, Action) else given
+        if not isinstance(decision, Decision):
+            raise TypeError(f"a decider rule's decision must be a Decision; got {given!r}")
+        rules.append((_matcher(key), decision))
+    return tuple(rules)
+
+
+@attrs.frozen
+class Decider:
+    """Ordered rules from what happened to a :class:`Decision`, falling back to OTP's
+    restart table. ``rules`` is a mapping (or a sequence of pairs) from a matcher to a
+    decision::
+
+        Decider({
+            OnExitCode(78): Decision.ESCALATE,           # EX_CONFIG: nothing to retry
+            OnSignal(signal.SIGKILL): Decision.restart(delay=2.0),
+            ConfigError: Decision.STOP,                  # an exception class
+        })
+    """
+
+    rules: tuple[tuple[Matcher, Decision], ...] = attrs.field(default=(), converter=_rules)
+
+    def decide(self, restart: Restart, reason: ExitReason) -> Decision:
+        for matches, decision in self.rules:
+            if matches(reason):
+                return decision
+        return decide(restart, reason)
+
+
+_FROM_OUTCOME = {Outcome.RESTART: Decision.RESTART, Outcome.KEEP: Decision.STOP,
+                 Outcome.REMOVE: Decision.STOP}
+
+
+def decide(restart: Restart, reason: ExitReason) -> Decision:
+    """The default decision: the sentinels, then OTP's restart table."""
+    if isinstance(reason, NoRestart):
+        return Decision.STOP
+    if isinstance(reason, TreeShutdown):
+        return Decision.SHUTDOWN_TREE
+    return _FROM_OUTCOME[outcome(restart, reason.kind)]
+
+
+DEFAULT = Decider()
