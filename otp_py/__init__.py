@@ -6,12 +6,14 @@ it contain and heal failures. This module only re-exports the public API.
 """
 
 from otp_py import reasons, reports
+from otp_py._core.decider import Decider, Decision, OnExitCode, OnSignal
 from otp_py._core.intensity import (
     Budget,
     Combined,
     DecayingFailureCount,
     ExponentialBackoff,
     IntensityPolicy,
+    SharedBudget,
     SlidingWindow,
     Verdict,
 )
@@ -75,6 +77,8 @@ __all__ = [
     "ChildSpec",
     "Combined",
     "DecayingFailureCount",
+    "Decider",
+    "Decision",
     "DoNotRestart",
     "ExponentialBackoff",
     "Heartbeat",
@@ -83,6 +87,8 @@ __all__ = [
     "MaxRestartsExceededError",
     "NotSupportedError",
     "OFASupervisor",
+    "OnExitCode",
+    "OnSignal",
     "OneForAll",
     "OneForOne",
     "OtpError",
@@ -91,6 +97,7 @@ __all__ = [
     "Restart",
     "RestartPlan",
     "RestartStrategy",
+    "SharedBudget",
     "Shutdown",
     "ShutdownTree",
     "Siblings",

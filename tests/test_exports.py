@@ -14,6 +14,11 @@ from otp_py import reasons, reports
 
 EXPECTED_ALL = sorted(
     [
+        "SharedBudget",
+        "OnSignal",
+        "OnExitCode",
+        "Decision",
+        "Decider",
         "AlreadyPresentError",
         "AlreadyStartedError",
         "AsyncSupervisor",
