@@ -56,7 +56,7 @@ from otp_py.backends.context import (
     wait_for_stop,
 )
 from otp_py.runtime.api import AsyncSupervisor, Supervisor, run, start, supervise
-from otp_py.spec import ChildSpec, Heartbeat, SupervisorSpec
+from otp_py.spec import ChildSpec, Heartbeat, LoopWatchdog, SupervisorSpec
 
 __version__ = "0.1.0"
 
@@ -84,6 +84,7 @@ __all__ = [
     "Heartbeat",
     "IntensityExceededError",
     "IntensityPolicy",
+    "LoopWatchdog",
     "MaxRestartsExceededError",
     "NotSupportedError",
     "OFASupervisor",

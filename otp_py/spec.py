@@ -46,6 +46,7 @@ __all__ = [
     "Backend",
     "ChildSpec",
     "Heartbeat",
+    "LoopWatchdog",
     "StartMethod",
     "SupervisorSpec",
 ]
@@ -206,6 +207,35 @@ class Heartbeat:
 
     def __attrs_post_init__(self) -> None:
         for field in ("interval", "timeout"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                _fail(None, field, "a number of seconds", value, type_error=True)
+            if not math.isfinite(value) or value <= 0:
+                _fail(None, field, "a positive, finite number of seconds", value)
+
+
+@attrs.frozen
+class LoopWatchdog:
+    """Watch the tree's event loop for asyncio children that block it.
+
+    A helper thread checks every ``interval`` seconds that the loop still turns. When
+    a check has gone unanswered for ``timeout`` seconds, the loop is blocked: the
+    watchdog looks at the loop's stack for the task child running there, and once the
+    loop turns again that child is reported hung (with the lag measured), stopped and
+    restarted per its policy. If no task child is on the stack (the tree's own code or
+    a callback blocked), every asyncio child on the loop is reported hung. Lags above
+    ``threshold`` but under ``timeout`` are only logged.
+
+    Set it on a tree's root :class:`SupervisorSpec` (``watchdog=``). It costs a wakeup
+    per interval, so it is off by default.
+    """
+
+    interval: float = attrs.field(default=0.5)
+    timeout: float = attrs.field(default=2.0)
+    threshold: float = attrs.field(default=0.1)
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("interval", "timeout", "threshold"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 _fail(None, field, "a number of seconds", value, type_error=True)
@@ -455,6 +485,8 @@ class SupervisorSpec:
     * ``backend``: ``"inline"`` (default: on its parent's event loop) or
       ``"process"`` (a subtree in its own OS process).
     * ``decider``: the default :class:`~otp_py.Decider` of its children.
+    * ``watchdog``: a :class:`LoopWatchdog` for the event loop of the tree this spec
+      is the root of (ignored on nested inline supervisors, which share the loop).
     """
 
     is_supervisor: ClassVar[bool] = True
@@ -473,6 +505,7 @@ class SupervisorSpec:
     significant: bool = attrs.field(default=False)
     backend: str = attrs.field(default="inline")
     decider: Decider | None = attrs.field(default=None)
+    watchdog: LoopWatchdog | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "supervisor")
@@ -495,6 +528,8 @@ class SupervisorSpec:
             _fail(sid, "backend", "'inline' or 'process'", self.backend,
                   type_error=not isinstance(self.backend, str))
         _check_decider(sid, self.decider)
+        if self.watchdog is not None and not isinstance(self.watchdog, LoopWatchdog):
+            _fail(sid, "watchdog", "a LoopWatchdog or None", self.watchdog, type_error=True)
         self._check_children()
 
     def _check_children(self) -> None:

@@ -14,6 +14,7 @@ from otp_py import reasons, reports
 
 EXPECTED_ALL = sorted(
     [
+        "LoopWatchdog",
         "SharedBudget",
         "OnSignal",
         "OnExitCode",

@@ -69,6 +69,17 @@ class TaskRunner:
     def describe(self) -> dict[str, Any]:
         return {"task": self._task.get_name()}
 
+    @property
+    def frame(self) -> Any:
+        """The frame of the task's outermost coroutine (for the loop watchdog, which
+        finds the task that blocks the loop by looking for it on the loop's stack)."""
+        return self._task.get_coro().cr_frame  # type: ignore[union-attr]
+
+    def hang(self, reason: ExitReason) -> None:
+        """Report this task hung (it blocked the event loop)."""
+        if not self._reported:
+            self._sink.hung(reason)
+
     def _done(self, task: asyncio.Task[Any]) -> None:
         if self._reported:
             return

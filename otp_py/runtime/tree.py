@@ -247,6 +247,7 @@ class Tree:
         self.gave_up: rp.IntensityExceeded | None = None
         self.exit_reason: ExitReason | None = None
         self._live_runners = 0  # children whose end has not been reported yet
+        self._watchdog: Any = None
         self._request_ids = itertools.count(1)
         self._backends: dict[str, Any] = {}
 
@@ -274,6 +275,13 @@ class Tree:
     # -- lifecycle
 
     def start(self) -> None:
+        """Start the tree (from the loop's thread)."""
+        config = getattr(self.root.spec, "watchdog", None)
+        if config is not None:
+            from otp_py.runtime.watchdog import Watchdog
+
+            self._watchdog = Watchdog(self, config)
+            self._watchdog.start()
         self.post(self.root, ev.Init())
 
     def request_stop(self) -> None:
@@ -304,6 +312,9 @@ class Tree:
         # has been reaped, including starts abandoned at their start timeout.
         if self.exit_reason is None or self._live_runners > 0:
             return
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
         if not self.done.done():
             self.done.set_result(self.exit_reason)
         if not self.initialized.done():
