@@ -83,9 +83,11 @@ class OFASupervisor:
         max_restart_freq_time: see :attr:`max_restart_freq_time`.
         check_interval: see :attr:`check_interval`.
 
-    Every parameter stays readable (and writable, as in Celery) as the attribute of
-    the same name; :meth:`start` reads them when it is called. Invalid values (a
-    target that is not callable, a negative timeout...) raise
+    The class attribute :attr:`Process` is the process class instantiated for every
+    start and restart (:class:`multiprocessing.Process` unless a subclass sets its
+    own). Every parameter stays readable (and writable, as in Celery) as the
+    attribute of the same name; :meth:`start` reads them when it is called.
+    Invalid values (a target that is not callable, a negative timeout...) raise
     :class:`~otp_py.SpecError` here, where they are written.
     """
 
@@ -108,9 +110,9 @@ class OFASupervisor:
     ) -> None:
         #: The target callable to be launched in a new process.
         self.target = target
-        #: The positional arguments to apply to :attr:`target` (default: ``[]``).
+        #: The positional arguments to apply to :attr:`target` (``[]`` if not given).
         self.args: Sequence[Any] = [] if args is None else args
-        #: The keyword arguments to apply to :attr:`target` (default: ``{}``).
+        #: The keyword arguments to apply to :attr:`target` (``{}`` if not given).
         self.kwargs: Mapping[str, Any] = {} if kwargs is None else kwargs
         #: Seconds the process may leave pings unanswered before it is treated as
         #: hung: stopped, killed if it has not joined within :attr:`join_timeout`
