@@ -14,7 +14,7 @@ kept in crash histories.
 from __future__ import annotations
 
 import enum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
@@ -127,16 +127,43 @@ class Killed(ExitReason):
 @attrs.frozen
 class Crashed(ExitReason):
     """The child raised an exception. The exception itself stays behind; its type
-    name, message and formatted traceback travel."""
+    name, message and traceback text travel.
+
+    ``traceback`` is the formatted traceback. For children in this process it is
+    formatted on first use from a summary taken when the child died (which holds no
+    frames), so a crash loop does not pay for formatting nobody reads.
+    """
 
     error_type: str
     message: str
-    traceback: str | None = attrs.field(default=None, eq=False, repr=False)
+    _traceback: str | None = attrs.field(default=None, eq=False, repr=False, alias="traceback")
     error_types: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
     """Qualified names of the exception's classes (its MRO), for decider rules."""
+    _summary: Any = attrs.field(default=None, eq=False, repr=False, alias="summary")
+
+    @property
+    def traceback(self) -> str | None:
+        if self._traceback is None and self._summary is not None:
+            text = "".join(self._summary.format())
+            object.__setattr__(self, "_traceback", text[-TRACEBACK_LIMIT:])
+            object.__setattr__(self, "_summary", None)
+        return self._traceback
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_crashed, (self.error_type, self.message, self.traceback, self.error_types))
 
     def __str__(self) -> str:
         return f"{self.error_type}: {self.message}" if self.message else self.error_type
+
+
+TRACEBACK_LIMIT = 64 * 1024
+"""Characters of traceback text kept per crash (the tail, where the error is)."""
+
+
+def _crashed(
+    error_type: str, message: str, traceback: str | None, error_types: tuple[str, ...]
+) -> Crashed:
+    return Crashed(error_type, message, traceback=traceback, error_types=error_types)
 
 
 @attrs.frozen

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from otp_py._core.reasons import Abnormal, Exited, ExitReason, Normal, Shutdown
+from otp_py._core.reasons import Abnormal, Crashed, Exited, ExitReason, Normal, Shutdown
 from otp_py._errors import Shutdown as ShutdownException
 from otp_py.backends.context import ChildContext, set_current
 from otp_py.backends.reasons import from_exception
@@ -76,6 +76,8 @@ def bootstrap(
         target(*args, **kwargs)
     except BaseException as exc:  # every end becomes a reason
         reason = from_exception(exc)
+        if isinstance(reason, Crashed):
+            _ = reason.traceback  # format it here, where the source is, before it travels
     finally:
         # A second SIGTERM must not interrupt the report of the first.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

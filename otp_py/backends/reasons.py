@@ -3,8 +3,8 @@ reason, the same way for every backend."""
 
 from __future__ import annotations
 
+import linecache
 import signal
-import traceback
 
 from otp_py._core.reasons import (
     Crashed,
@@ -21,9 +21,6 @@ from otp_py._errors import DoNotRestart, ShutdownTree
 from otp_py._errors import Shutdown as ShutdownException
 
 __all__ = ["ExitWith", "from_exception", "from_status", "signal_name"]
-
-TRACEBACK_LIMIT = 64 * 1024
-"""Characters of traceback text kept per crash (the tail, where the error is)."""
 
 
 class ExitWith(Exception):  # noqa: N818 - carries a reason, not an error
@@ -56,10 +53,54 @@ def from_exception(exc: BaseException, *, with_traceback: bool = True) -> ExitRe
         if isinstance(code, int):
             return Exited(code)
         return Crashed("SystemExit", str(code))
-    text = None
-    if with_traceback:
-        text = "".join(traceback.format_exception(exc))[-TRACEBACK_LIMIT:]
-    return Crashed(type(exc).__qualname__, str(exc), text, _class_names(type(exc)))
+    summary = _Summary(exc) if with_traceback else None
+    return Crashed(
+        type(exc).__qualname__, str(exc), error_types=_class_names(type(exc)), summary=summary
+    )
+
+
+class _Summary:
+    """Where an exception was raised, without its frames: enough to format its
+    traceback later (with source lines) and cheap enough for a crash loop."""
+
+    __slots__ = ("_cause", "_entries", "_explicit", "_header")
+
+    def __init__(self, exc: BaseException, depth: int = 0) -> None:
+        entries = []
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            entries.append((code.co_filename, tb.tb_lineno, code.co_name))
+            tb = tb.tb_next
+        self._entries = entries
+        cls = type(exc)
+        name = cls.__qualname__
+        if cls.__module__ not in ("builtins", "__main__"):
+            name = f"{cls.__module__}.{name}"
+        text = str(exc)
+        self._header = f"{name}: {text}\n" if text else f"{name}\n"
+        cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        self._explicit = exc.__cause__ is not None
+        self._cause = _Summary(cause, depth + 1) if cause is not None and depth < 8 else None
+
+    def format(self) -> list[str]:
+        lines: list[str] = []
+        if self._cause is not None:
+            lines += self._cause.format()
+            lines.append(
+                "\nThe above exception was the direct cause of the following exception:\n\n"
+                if self._explicit else
+                "\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
+        if self._entries:
+            lines.append("Traceback (most recent call last):\n")
+            for filename, lineno, name in self._entries:
+                lines.append(f'  File "{filename}", line {lineno}, in {name}\n')
+                source = linecache.getline(filename, lineno).strip()
+                if source:
+                    lines.append(f"    {source}\n")
+        lines.append(self._header)
+        return lines
 
 
 _NAMES: dict[type, tuple[str, ...]] = {}
