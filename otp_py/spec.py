@@ -157,6 +157,7 @@ def _check_shutdown(child_id: str, value: Any) -> None:
     if math.isnan(value) or value < 0:
         _fail(child_id, "shutdown", "a non-negative number of seconds, INFINITY or BRUTAL_KILL",
               value)
+    _check_not_absurd(child_id, "shutdown", value)
 
 
 def _check_decider(child_id: str, value: Any) -> None:
@@ -170,6 +171,18 @@ def _check_timeout(child_id: str, field: str, value: Any, *, allow_zero: bool = 
     if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
         bound = "non-negative" if allow_zero else "positive"
         _fail(child_id, field, f"a {bound} number of seconds", value)
+    _check_not_absurd(child_id, field, value)
+
+
+MAX_TIMEOUT: Final = 365 * 24 * 3600.0
+"""The longest finite timeout accepted (a year); anything longer is a mistake for
+INFINITY, or for milliseconds given as seconds."""
+
+
+def _check_not_absurd(child_id: str, field: str, value: float) -> None:
+    if MAX_TIMEOUT < value < math.inf:
+        _fail(child_id, field, f"at most {MAX_TIMEOUT:.0f} seconds (a year), or INFINITY "
+              "(seconds, not milliseconds)", value)
 
 
 def _check_restart(child_id: str, value: Any) -> None:

@@ -851,6 +851,16 @@ class SupervisorCore:
             self._reply(call, child.spec)
 
     def _start_child(self, call: ev.Call, request: ev.StartChildRequest) -> Job | None:
+        if self._dynamic and request.spec is not None:
+            self._reply(call, error=TypeError(
+                f"supervisor {self.where!r} is simple_one_for_one: it starts children from "
+                "its template; give start_child the extra args, not a spec"))
+            return None
+        if not self._dynamic and request.extra_args:
+            self._reply(call, error=TypeError(
+                f"supervisor {self.where!r} is not simple_one_for_one: give start_child a "
+                "ChildSpec or SupervisorSpec, not args"))
+            return None
         if self._dynamic:
             try:
                 spec = self._template.with_extra_args(tuple(request.extra_args))

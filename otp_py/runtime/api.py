@@ -18,9 +18,11 @@ the nested supervisor ``pool``; ``sup.at("pool")`` is a handle on ``pool`` itsel
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import signal
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -42,16 +44,22 @@ __all__ = ["AsyncSupervisor", "Supervisor", "run", "start", "supervise"]
 _T = TypeVar("_T")
 
 
-def _split(base: tuple[str, ...], path: str) -> tuple[tuple[str, ...], str]:
+def _parts(path: Any, what: str) -> list[str]:
+    if not isinstance(path, str):
+        raise TypeError(f"{what} must be a string such as 'pool/worker'; got {path!r}")
+    return [p for p in path.split("/") if p]
+
+
+def _split(base: tuple[str, ...], path: Any) -> tuple[tuple[str, ...], str]:
     """``"pool/w1"`` under ``base`` -> (supervisor path, child id)."""
-    parts = [p for p in path.split("/") if p]
+    parts = _parts(path, "a child path")
     if not parts:
         raise ValueError(f"a child path is needed; got {path!r}")
     return (*base, *parts[:-1]), parts[-1]
 
 
-def _sup_path(base: tuple[str, ...], path: str) -> tuple[str, ...]:
-    return (*base, *(p for p in path.split("/") if p))
+def _sup_path(base: tuple[str, ...], path: Any) -> tuple[str, ...]:
+    return (*base, *_parts(path, "a supervisor path"))
 
 
 def outcome(tree: Tree) -> ExitReason:
@@ -119,6 +127,8 @@ class AsyncSupervisor:
         extra ``args`` appended to the template's (its id is generated,
         ``"template#N"``). Raises :class:`~otp_py.AlreadyStartedError`,
         :class:`~otp_py.AlreadyPresentError` or :class:`~otp_py.StartChildError`."""
+        if not isinstance(args, tuple | list):
+            raise TypeError(f"start_child's args must be a tuple or list; got {args!r}")
         request = ev.StartChildRequest(spec=spec, extra_args=tuple(args))
         result: str = await self._tree.call(_sup_path(self.path, supervisor), request)
         return result
@@ -403,7 +413,23 @@ def start(
     if tree.done.done() and not tree.root.initialized:
         thread.join()
         outcome(tree)
-    return Supervisor(tree, tree.root.path, thread)
+    handle = Supervisor(tree, tree.root.path, thread)
+    _started.add(handle)
+    return handle
+
+
+_started: weakref.WeakSet[Supervisor] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_started_trees() -> None:
+    """At interpreter exit, stop in order the trees :func:`start` left running (their
+    threads are daemons and would otherwise die mid-flight; the guardian would still
+    kill their processes, but nobody would get a graceful stop)."""
+    for handle in list(_started):
+        if handle.running:
+            with contextlib.suppress(Exception):
+                handle.stop()
 
 
 async def _serve(
