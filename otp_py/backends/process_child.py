@@ -65,6 +65,9 @@ def bootstrap(
         with send_lock:
             conn.send(message)
 
+    # A stop that arrives while we set up must still end the child as a stop: hold
+    # SIGTERM back until we are inside the ``try`` that turns it into a reason.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     signal.signal(signal.SIGTERM, _raise_shutdown)
     os.register_at_fork(after_in_child=_reset_in_grandchild)
     set_current(ChildContext(options.path, on_ready=lambda: send(("ready",))))
@@ -73,6 +76,7 @@ def bootstrap(
                          daemon=True).start()
     reason: ExitReason = Normal()
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         target(*args, **kwargs)
     except BaseException as exc:  # every end becomes a reason
         reason = from_exception(exc)

@@ -179,9 +179,6 @@ def _command_ignoring_stop(child_id: str, fifo_path: str, **fields: object) -> o
     return otp.ChildSpec.command(child_id, [PY, "-c", code, fifo_path], **fields)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: process_child.bootstrap installs the SIGTERM "
-                   "handler before entering its try block; a SIGTERM in between escapes as "
-                   "an uncaught Shutdown and the child is reported Exited(1)")
 def test_a_sigterm_the_moment_the_handler_is_installed_still_means_shutdown() -> None:
     recorder = Recorder()
     child = otp.ChildSpec.process("w", targets.run_forever, restart="transient",
