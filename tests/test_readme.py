@@ -25,6 +25,13 @@ def test_readme_commands_are_the_ones_ci_runs() -> None:
     assert test_command in ci
 
 
+def test_readme_first_command_installs_and_runs_the_demo() -> None:
+    """The main job is the console script's demo (tests/cli/test_demo.py runs it)."""
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^    (\S.*)$", readme, re.M)
+    assert commands[0] == "python -m pip install -e . && otp-py demo"
+
+
 def test_quickstart_kills_the_child_and_it_comes_back() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")],

@@ -1,0 +1,299 @@
+"""``otp-py``: the command line (argument parsing and the commands).
+
+Exit status: 0 when the command did what was asked (a tree stopped because it was
+asked to), 1 when the tree gave up or failed, or a control request was refused,
+2 when the command line or the tree declaration is wrong. Errors are one line on
+stderr; ``--debug`` adds the traceback of unexpected ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import otp_py as otp
+from otp_py.cli import control, render
+from otp_py.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+from otp_py.cli.snapshot import count_specs, declared
+
+__all__ = ["build_parser", "main"]
+
+PROG = "otp-py"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """A usage mistake: one line, not the whole usage text."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds; got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; got {text!r}")
+    return value
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    from otp_py.cli.view import VIEW_MODES
+
+    parser.add_argument("--duration", type=_positive, metavar="SECONDS",
+                        help="stop the tree in order after SECONDS (default: run until "
+                             "Ctrl-C, SIGTERM or 'otp-py ctl stop')")
+    parser.add_argument("--view", choices=VIEW_MODES, default="auto",
+                        help="live: a table redrawn in place (needs rich and a terminal); "
+                             "plain: events and, when it changes, the tree table; events: "
+                             "events only; quiet: errors only; auto (default): live on a "
+                             "terminal with rich, else plain")
+    parser.add_argument("--interval", type=_positive, default=2.0, metavar="SECONDS",
+                        help="refresh the tree table at most every SECONDS (default 2)")
+    parser.add_argument("--max-children", type=_count, default=20, metavar="N",
+                        help="show at most N children per supervisor (default 20; 0: all)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--socket", metavar="PATH",
+                       help=f"listen for 'otp-py status' and 'otp-py ctl' on PATH (default: "
+                            f"${control.ENV_SOCKET}, else $XDG_RUNTIME_DIR/otp-py/ID.sock or "
+                            "/tmp/otp-py-UID/ID.sock)")
+    where.add_argument("--no-control", action="store_true",
+                       help="do not open a control socket")
+
+
+def _add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--socket", metavar="PATH",
+                        help=f"the tree's control socket (default: ${control.ENV_SOCKET}, "
+                             "else the only tree running)")
+    parser.add_argument("--tree", metavar="ID", help="the running tree whose root is ID")
+    parser.add_argument("--timeout", type=_positive, default=30.0, metavar="SECONDS",
+                        help="wait at most SECONDS for the tree's answer (default 30)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Run an otp_py supervision tree, watch it, and control it.",
+        epilog="Exit status: 0 done, 1 the tree gave up or a request was refused, "
+               "2 a mistake in the command line or the tree.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {otp.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of unexpected errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo", help="run a demo tree whose children crash on purpose, in a live view",
+        description="Run an embedded tree of process, thread, command and asyncio "
+                    "children, some crashing on purpose, and show it live.")
+    _add_run_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    run = commands.add_parser(
+        "run", help="run a tree declared in Python (MODULE:ATTR) or TOML (FILE.toml)",
+        description="Run a tree until Ctrl-C, SIGTERM, --duration or 'otp-py ctl stop'. "
+                    "MODULE:ATTR names a SupervisorSpec, MODULE:FUNC() a function that "
+                    "returns one; FILE.toml declares one (see docs/cli.rst). Import paths "
+                    "are resolved from the current directory.")
+    run.add_argument("target", metavar="MODULE:ATTR|FILE.toml")
+    _add_run_options(run)
+    run.set_defaults(func=cmd_run)
+
+    check = commands.add_parser(
+        "check", help="validate a tree; print each error with its location",
+        description="Validate a tree file (or MODULE:ATTR) without running it.")
+    check.add_argument("target", metavar="FILE.toml|MODULE:ATTR")
+    check.set_defaults(func=cmd_check)
+
+    tree = commands.add_parser(
+        "tree", help="print the declared tree (text, Mermaid or JSON)",
+        description="Print the tree a file or MODULE:ATTR declares.")
+    tree.add_argument("target", metavar="MODULE:ATTR|FILE.toml")
+    form = tree.add_mutually_exclusive_group()
+    form.add_argument("--mermaid", action="store_true", help="a Mermaid flowchart, for docs")
+    form.add_argument("--json", action="store_true", help="JSON")
+    tree.set_defaults(func=cmd_tree)
+
+    status = commands.add_parser(
+        "status", help="show a running tree: which children run, restarts, last exits",
+        description="Ask a running tree (otp-py run / demo) for which_children of every "
+                    "supervisor.")
+    _add_client_options(status)
+    status.add_argument("--json", action="store_true", help="print the reply as JSON")
+    status.add_argument("--events", type=_count, default=0, metavar="N",
+                        help="also show the last N events")
+    status.add_argument("--max-children", type=_count, default=0, metavar="N",
+                        help="show at most N children per supervisor (default 0: all)")
+    status.set_defaults(func=cmd_status)
+
+    ctl = commands.add_parser(
+        "ctl", help="restart or terminate a child of a running tree, or stop the tree",
+        description="restart PATH: stop the child if it runs, then start it again. "
+                    "terminate PATH: stop it (its spec stays; restart starts it again). "
+                    "stop: stop the whole tree in order. PATH is as 'otp-py status' shows "
+                    "it (demo/pool/conn); the root's id may be left out (pool/conn).")
+    ctl.add_argument("action", choices=("restart", "terminate", "stop"))
+    ctl.add_argument("path", nargs="?", metavar="PATH")
+    _add_client_options(ctl)
+    ctl.set_defaults(func=cmd_ctl)
+    return parser
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from otp_py.cli import demo
+
+    return _run(demo.tree(), args, intro=demo.INTRO)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from otp_py.cli.load import load_tree
+
+    return _run(load_tree(args.target), args)
+
+
+def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
+         intro: Sequence[str] = ()) -> int:
+    from otp_py.cli.runner import RunOptions, run_tree
+    from otp_py.cli.view import make_view
+
+    server = None
+    if not args.no_control:
+        explicit = args.socket or os.environ.get(control.ENV_SOCKET)
+        path = Path(explicit) if explicit else control.default_socket(spec.id)
+        server = control.ControlServer(path, private_dir=not explicit)
+        server.bind()
+    hint = "Ctrl-C stops the tree in order"
+    if server is not None:
+        hint += f"  ·  in another terminal: {PROG} status, {PROG} ctl restart PATH"
+    try:
+        view = make_view(args.view, max_children=args.max_children or None, hint=hint)
+    except BaseException:
+        if server is not None:
+            server.close_now()
+        raise
+    for line in intro:
+        view.note(line)
+    options = RunOptions(duration=args.duration, interval=args.interval, control=server)
+    return run_tree(spec, view, options)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from otp_py.cli.load import is_tree_file, load_tree, use_cwd
+    from otp_py.cli.toml_spec import check_file
+
+    if is_tree_file(args.target):
+        use_cwd()
+        spec, problems = check_file(args.target)
+        if spec is None:
+            raise CliError(*(p.describe() for p in problems), code=EXIT_USAGE, located=True)
+    else:
+        spec = load_tree(args.target)
+    supervisors, workers = count_specs(spec)
+    print(f"{args.target}: ok: tree {spec.id!r} with {supervisors} supervisor"
+          f"{'s' if supervisors != 1 else ''} and {workers} worker{'s' if workers != 1 else ''}")
+    return EXIT_OK
+
+
+def cmd_tree(args: argparse.Namespace) -> int:
+    from otp_py.cli.load import load_tree
+
+    root = declared(load_tree(args.target))
+    if args.json:
+        print(json.dumps(root, indent=2))
+    elif args.mermaid:
+        print("\n".join(render.mermaid(root)))
+    else:
+        print("\n".join(render.declared_text(root)))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    path = control.find_socket(args.socket, args.tree)
+    reply = control.request(path, {"op": "status", "events": args.events or 20},
+                            timeout=args.timeout)
+    if args.json:
+        print(json.dumps(reply, indent=2))
+        return EXIT_OK
+    tree = reply.get("tree", {})
+    root = control.status_nodes(reply)
+    now = time.time()
+    started = tree.get("started_at")
+    up = render.duration(now - started) if isinstance(started, int | float) else "?"
+    from otp_py.cli.view import clock, summary
+
+    print(f"tree {tree.get('id')!r} (pid {tree.get('pid')}, up {up}) on {path}: "
+          f"{summary(root)}")
+    print("\n".join(render.table_lines(root, now, max_children=args.max_children or None)))
+    if args.events:
+        print(f"last {args.events} events:")
+        for event in reply.get("events", [])[-args.events:]:
+            print(f"  {clock(float(event['at']))} {event['text']}")
+    return EXIT_OK
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    if args.action == "stop":
+        if args.path:
+            raise CliError(f"'ctl stop' stops the whole tree and takes no PATH; to stop one "
+                           f"child: {PROG} ctl terminate {args.path}", code=EXIT_USAGE)
+        payload: dict[str, Any] = {"op": "stop"}
+    else:
+        if not args.path:
+            raise CliError(f"'ctl {args.action}' needs the PATH of a child (see {PROG} status)",
+                           code=EXIT_USAGE)
+        payload = {"op": args.action, "path": args.path}
+    path = control.find_socket(args.socket, args.tree)
+    reply = control.request(path, payload, timeout=args.timeout)
+    print(reply.get("message", "ok"))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def _report(lines: Sequence[str], *, located: bool = False) -> None:
+    for line in lines:
+        print(line if located else f"{PROG}: error: {line}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: run the command, return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CliError as exc:
+        _report(exc.lines, located=exc.located)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `otp-py tree x | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        if args.debug:
+            raise
+        _report([f"unexpected {type(exc).__name__}: {exc} (run with --debug for the "
+                 "traceback)"])
+        return EXIT_FAILED

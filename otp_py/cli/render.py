@@ -1,0 +1,187 @@
+"""Text for people: the running tree as a table, the declared tree as text or a
+Mermaid diagram. Pure functions of snapshot data (see :mod:`otp_py.cli.snapshot`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from otp_py.cli.snapshot import Node, flatten
+
+__all__ = [
+    "COLUMNS",
+    "age",
+    "cells",
+    "declared_text",
+    "duration",
+    "json_ready",
+    "kind_of",
+    "mermaid",
+    "table_lines",
+]
+
+COLUMNS: Final = ("PATH", "KIND", "STATE", "RESTARTS", "PID", "UP", "LAST EXIT")
+
+LAST_EXIT_WIDTH: Final = 60
+
+
+def duration(seconds: float) -> str:
+    """``0.4s``, ``12s``, ``3m05s``, ``2h07m``, ``3d04h``."""
+    seconds = max(seconds, 0.0)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def age(at: float | None, now: float) -> str:
+    return "" if at is None else duration(now - at)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def kind_of(node: Node) -> str:
+    """``supervisor`` (or ``supervisor/process`` for a subtree in its own process),
+    else the worker's backend."""
+    if node.get("kind") == "supervisor":
+        return "supervisor" if node.get("backend") == "inline" else "supervisor/process"
+    return str(node.get("backend", ""))
+
+
+def cells(row: Node, now: float) -> tuple[str, ...]:
+    """One row of the table, as strings in :data:`COLUMNS` order."""
+    if "more" in row:
+        return (f"{'  ' * row['depth']}... {row['more']} more", "", f"{row['running']} running",
+                "", "", "", "")
+    restarts = "-" if row.get("restarts") is None else str(row["restarts"])
+    pid = "" if row.get("pid") is None else str(row["pid"])
+    last = row.get("last_exit")
+    exit_text = ""
+    if last:
+        exit_text = _clip(f"{last['reason']} ({age(last['at'], now)} ago)", LAST_EXIT_WIDTH)
+    state = str(row.get("state", ""))
+    if row.get("note"):
+        state += "*"
+    return (str(row["path"]), kind_of(row), state, restarts, pid,
+            age(row.get("started_at"), now), exit_text)
+
+
+def _align(rows: Sequence[Sequence[str]], right: Iterable[int] = ()) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    right = set(right)
+    lines = []
+    for r in rows:
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
+                 enumerate(zip(r, widths, strict=True))]
+        lines.append("  ".join(parts).rstrip())
+    return lines
+
+
+def table_lines(root: Node, now: float, *, max_children: int | None = None) -> list[str]:
+    """The running tree as an aligned table (header first), then one line per note
+    (``*`` marks a supervisor whose children are not shown)."""
+    rows = flatten(root, max_children=max_children)
+    lines = _align([COLUMNS, *(cells(r, now) for r in rows)], right=(3,))
+    lines += [f"  * {r['path']}: {r['note']}" for r in rows if r.get("note")]
+    return lines
+
+
+# ------------------------------------------------------------- the declared tree
+
+
+def _summary(node: Node) -> str:
+    if node["kind"] == "supervisor":
+        parts = [node["strategy"], node["intensity"]]
+        if node.get("backend") != "inline":
+            parts.append(f"in its own {node['backend']}")
+        if node.get("auto_shutdown"):
+            parts.append(f"auto_shutdown {node['auto_shutdown']}")
+    else:
+        parts = [node["backend"], node["target"]]
+    parts.append(node["restart"])
+    parts.append(f"shutdown {node['shutdown']}")
+    if node.get("significant"):
+        parts.append("significant")
+    return ", ".join(parts)
+
+
+def declared_text(root: Node) -> list[str]:
+    """The declared tree, drawn with guides::
+
+        root  supervisor: one_for_one, at most 1 restart in 5 s, permanent, ...
+        ├── web  worker: command, python -m http.server, permanent, shutdown 5 s
+        └── jobs  supervisor: one_for_all, ...
+            └── worker  worker: process, myapp.jobs:work, ...
+    """
+    lines: list[str] = []
+
+    def visit(node: Node, prefix: str, connector: str, child_prefix: str) -> None:
+        lines.append(f"{prefix}{connector}{node['id']}  {node['kind']}: {_summary(node)}")
+        children = node.get("children") or []
+        for i, child in enumerate(children):
+            last = i == len(children) - 1
+            visit(child, prefix + child_prefix, "└── " if last else "├── ",
+                  "    " if last else "│   ")
+
+    visit(root, "", "", "")
+    return lines
+
+
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _mermaid_label(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "#quot;").replace("<", "&lt;").replace(
+        ">", "&gt;")
+
+
+def mermaid(root: Node) -> list[str]:
+    """The declared tree as a Mermaid flowchart (for docs): supervisors as rounded
+    boxes, workers as rectangles, edges from each supervisor to its children in start
+    order."""
+    lines = ["flowchart TD"]
+    ids: dict[str, str] = {}
+
+    def node_id(path: str) -> str:
+        if path not in ids:
+            ids[path] = f"n{len(ids)}_{_UNSAFE.sub('_', path.rsplit('/', 1)[-1])}"
+        return ids[path]
+
+    def visit(node: Node) -> None:
+        me = node_id(node["path"])
+        label = _mermaid_label(node["id"])
+        if node["kind"] == "supervisor":
+            detail = _mermaid_label(node["strategy"])
+            lines.append(f'    {me}("{label}<br/>{detail}")')
+        else:
+            detail = _mermaid_label(f"{node['backend']}, {node['restart']}")
+            lines.append(f'    {me}["{label}<br/>{detail}"]')
+        for child in node.get("children") or []:
+            visit(child)
+            lines.append(f"    {me} --> {node_id(child['path'])}")
+
+    visit(root)
+    return lines
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with anything JSON cannot hold turned into a string."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

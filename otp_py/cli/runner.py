@@ -1,0 +1,160 @@
+"""Run a tree in the foreground with a live view and a control socket.
+
+One asyncio loop runs everything: the tree (``otp.supervise``), the view's refresh,
+and the control server. The command ends when
+
+* SIGINT (Ctrl-C) or SIGTERM arrives, ``--duration`` runs out, or ``otp-py ctl stop``
+  asks: the tree is stopped in order (children right to left) and the exit status
+  is 0; a second Ctrl-C while it stops ends the command at once (process children
+  die with it: they have a parent-death signal, commands are killed by the guardian);
+* the tree ends by itself: exit status 0 if it shut down normally (``auto_shutdown``),
+  1 with one line on stderr if it gave up (``IntensityExceededError``) or failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from typing import Any, Final
+
+import attrs
+
+import otp_py as otp
+from otp_py.cli.control import ControlServer
+from otp_py.cli.errors import EXIT_FAILED, EXIT_OK, CliError
+from otp_py.cli.render import duration
+from otp_py.cli.snapshot import Recorder, count_specs, snapshot
+from otp_py.cli.view import View
+
+__all__ = ["RunOptions", "run_tree"]
+
+MIN_REFRESH: Final = 0.1
+"""Seconds between two snapshots at the least, however many events arrive."""
+
+
+@attrs.frozen
+class RunOptions:
+    """How ``run`` and ``demo`` run a tree."""
+
+    duration: float | None = None
+    """Stop the tree after this many seconds (None: until asked)."""
+    interval: float = 2.0
+    """Seconds between two refreshes of the tree table."""
+    control: ControlServer | None = None
+    """The control server, bound but not yet serving (None: no control socket)."""
+
+
+def run_tree(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int:
+    """Run ``spec`` until it is asked to stop or ends; return the exit status.
+
+    Raises :class:`CliError` when the tree gave up or failed to start."""
+    try:
+        return asyncio.run(_run(spec, view, options))
+    finally:
+        view.close()
+
+
+async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    wake = asyncio.Event()
+    recorder = Recorder()
+    recorder.subscribe(view.event)
+    if view.wants_events_refresh:
+        recorder.subscribe(lambda _at, _report: wake.set())
+
+    def request_stop(why: str) -> None:
+        if not stop.is_set():
+            view.note(f"{why}: stopping tree {spec.id!r} in order "
+                      "(Ctrl-C again to kill it at once)")
+            stop.set()
+
+    control = options.control
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            if signum == signal.SIGINT:
+                view.note("second Ctrl-C: killing the tree now")
+                view.close()
+                if control is not None:
+                    control.close_now()
+                # A handle has no public "kill what is left now" (run() keeps its own);
+                # ending the process is that: children do not outlive it (their
+                # parent-death signal and the guardian see to it).
+                os._exit(130)
+            return
+        request_stop(signum.name)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    supervisors, workers = count_specs(spec)
+    view.note(f"starting tree {spec.id!r} ({supervisors} supervisor"
+              f"{'s' if supervisors != 1 else ''}, {workers} worker{'s' if workers != 1 else ''})")
+    started = time.monotonic()
+    try:
+        async with otp.supervise(spec, on_report=recorder) as sup:
+            if control is not None:
+                await control.serve(sup, spec, recorder, lambda: request_stop("ctl stop"))
+                view.note(f"control socket {control.path} (otp-py status, otp-py ctl)")
+            watcher = asyncio.create_task(_watch(sup, spec, recorder, view, wake, options))
+            try:
+                reason = await _until_done(sup, spec.id, stop, options, view)
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+    except otp.SupervisorExitError as exc:  # gave up, or failed to start
+        raise CliError(str(exc).splitlines()[0], code=EXIT_FAILED) from None
+    finally:
+        if control is not None:
+            await control.close()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    view.note(f"tree {spec.id!r} ended: {reason} (after {duration(time.monotonic() - started)})")
+    return EXIT_OK
+
+
+async def _until_done(sup: otp.AsyncSupervisor, tree_id: str, stop: asyncio.Event,
+                      options: RunOptions, view: View) -> otp.reasons.ExitReason:
+    ended = asyncio.ensure_future(sup.wait())
+    asked = asyncio.ensure_future(stop.wait())
+    waits: set[asyncio.Future[Any]] = {ended, asked}
+    timer = None
+    if options.duration is not None:
+        timer = asyncio.ensure_future(asyncio.sleep(options.duration))
+        waits.add(timer)
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in (asked, timer):
+            if future is not None:
+                future.cancel()
+    if ended in done:
+        return ended.result()  # raises IntensityExceededError if the root gave up
+    ended.cancel()
+    if timer is not None and timer in done:
+        view.note(f"--duration {options.duration:g} s is over: stopping tree {tree_id!r} "
+                  "in order")
+    return await sup.stop()
+
+
+async def _watch(sup: otp.AsyncSupervisor, spec: otp.SupervisorSpec, recorder: Recorder,
+                 view: View, wake: asyncio.Event, options: RunOptions) -> None:
+    """Refresh the view's snapshot every ``interval`` seconds, and soon after an event
+    when the view wants that."""
+    while sup.running:
+        root = await snapshot(sup, spec, recorder)
+        if not sup.running or root["note"] is not None:
+            return  # the tree ended meanwhile: its last picture is of no use
+        try:
+            view.show(root, time.time())
+        except Exception as exc:  # a view that cannot draw must not stop the tree
+            view.note(f"the view failed ({type(exc).__name__}: {exc}); events only from now")
+            return
+        wake.clear()
+        await asyncio.sleep(MIN_REFRESH)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), max(options.interval - MIN_REFRESH, 0.0))
