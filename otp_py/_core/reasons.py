@@ -113,7 +113,11 @@ class Shutdown(ExitReason):
         return ReasonKind.SHUTDOWN_TERM if self.has_term else ReasonKind.SHUTDOWN
 
     def __str__(self) -> str:
-        return f"{{shutdown, {self.term!r}}}" if self.has_term else "shutdown"
+        if not self.has_term:
+            return "shutdown"
+        term = self.term
+        shown = repr(term) if isinstance(term, str | bytes | int | float | tuple) else str(term)
+        return f"{{shutdown, {shown}}}"
 
 
 @attrs.frozen

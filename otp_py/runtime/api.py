@@ -160,6 +160,12 @@ class AsyncSupervisor:
             self._tree.request_stop()
         return await asyncio.shield(self._tree.done)
 
+    def kill(self) -> None:
+        """Stop the tree now: kill every child at once (as a second Ctrl-C does) and
+        let the tree end; :meth:`wait` then returns."""
+        if not self._tree.done.done():
+            self._tree.force_kill()
+
     async def wait(self) -> ExitReason:
         """Wait until the tree ends. Returns the root's reason after a requested
         stop; raises :class:`~otp_py.IntensityExceededError` if it gave up."""
@@ -256,6 +262,18 @@ class Supervisor:
         loop = self._tree.loop
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_request_stop, self._tree)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return None
+        return self._tree.done.result() if self._tree.done.done() else None
+
+    def kill(self, timeout: float | None = None) -> ExitReason | None:
+        """Kill every child at once and end the tree (a second Ctrl-C); wait for its
+        thread; return the root's reason (None if it did not end within ``timeout``)."""
+        loop = self._tree.loop
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._async.kill)
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
