@@ -51,6 +51,8 @@ __all__ = ["Action", "Decider", "Decision", "OnExitCode", "OnSignal", "decide"]
 
 
 class Action(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; C-speed dict lookups
+
     RESTART = "restart"
     STOP = "stop"
     ESCALATE = "escalate"

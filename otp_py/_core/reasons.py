@@ -41,6 +41,8 @@ __all__ = [
 class ReasonKind(enum.Enum):
     """The four columns of OTP's restart table."""
 
+    __hash__ = object.__hash__  # members are singletons; C-speed dict lookups
+
     NORMAL = "normal"
     SHUTDOWN = "shutdown"
     SHUTDOWN_TERM = "{shutdown, term}"

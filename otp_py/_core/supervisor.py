@@ -65,7 +65,7 @@ from otp_py._core.reasons import (
     Shutdown,
     StartTimeout,
 )
-from otp_py._core.strategies import RestartPlan, RestartStrategy
+from otp_py._core.strategies import OneForOne, RestartPlan, RestartStrategy
 from otp_py._core.types import BRUTAL_KILL, AutoShutdown, Restart
 from otp_py._errors import (
     AlreadyPresentError,
@@ -252,6 +252,8 @@ class SupervisorCore:
         self.path = path or (spec.id,)
         self._strategy: RestartStrategy = spec.strategy
         self._dynamic: bool = spec.strategy.dynamic
+        # Only the failed child is touched: the plan needs neither asking nor checking.
+        self._simple = self._dynamic or type(spec.strategy) is OneForOne
         self._template: Any = spec.children[0] if self._dynamic else None
         jitter = random if random is not None else _no_jitter
         intensity = spec.intensity
@@ -431,14 +433,11 @@ class SupervisorCore:
             if child.started_at is not None:
                 child.restarts += 1
             child.state = RUNNING
-            child.started_at = self._now
-            self._budget.on_started(child.id, self._now)
-            self._emit(
-                rp.ChildStarted,
-                child_id=child.id,
-                is_supervisor=spec.is_supervisor,
-                restarts=child.restarts,
-            )
+            now = child.started_at = self._now
+            self._budget.on_started(child.id, now)
+            self._outbox.append(ev.Emit(rp.ChildStarted(
+                self.path, now, child.id, spec.is_supervisor, child.restarts
+            )))
             return None
         del self._by_ref[ref]
         child.ref = None
@@ -592,14 +591,9 @@ class SupervisorCore:
         )
         child.remember(record)
         self._recent.append((child.id, record))
-        self._emit(
-            rp.ChildExited,
-            child_id=child.id,
-            reason=reason,
-            outcome=outcome,
-            uptime=uptime,
-            is_supervisor=child.spec.is_supervisor,
-        )
+        self._outbox.append(ev.Emit(rp.ChildExited(
+            self.path, self._now, child.id, reason, outcome, uptime, child.spec.is_supervisor
+        )))
         return record
 
     # --------------------------------------------------------------- child exits
@@ -685,7 +679,11 @@ class SupervisorCore:
             return
         if verdict.delay > 0:
             self._emit(rp.RestartScheduled, child_id=child.id, delay=verdict.delay)
-        self._start_job(self._restart_job(child.id, plan, verdict.delay))
+            self._start_job(self._restart_job(child.id, plan, verdict.delay))
+        elif plan.stop:
+            self._start_job(self._restart_job(child.id, plan, 0.0))
+        else:
+            self._start_job(self._start_plan(plan.start))
 
     def _give_up(self, child: _Child, why: str) -> None:
         """Stop every child and exit with ``shutdown``: the parent sees a child exit."""
@@ -699,8 +697,8 @@ class SupervisorCore:
         self._begin_shutdown(Shutdown())
 
     def _plan(self, failed: str) -> RestartPlan:
-        if self._dynamic:
-            return RestartPlan.just(failed)
+        if self._simple:
+            return RestartPlan(stop=(), start=(failed,))
         plan = self._strategy.plan(failed, self._siblings)
         if not isinstance(plan, RestartPlan):
             raise TypeError(f"plan() must return a RestartPlan, not {plan!r}")

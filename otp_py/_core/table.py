@@ -29,6 +29,8 @@ __all__ = ["RESTART_TABLE", "Outcome", "outcome"]
 class Outcome(enum.Enum):
     """What the supervisor does with a child that ended by itself."""
 
+    __hash__ = object.__hash__  # members are singletons; C-speed dict lookups
+
     RESTART = "restart"
     KEEP = "keep"
     REMOVE = "remove"

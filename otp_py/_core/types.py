@@ -20,6 +20,8 @@ class Restart(enum.Enum):
       one_for_all or rest_for_one; its spec is forgotten when it ends.
     """
 
+    __hash__ = object.__hash__  # members are singletons; C-speed dict lookups
+
     PERMANENT = "permanent"
     TRANSIENT = "transient"
     TEMPORARY = "temporary"
@@ -32,6 +34,8 @@ class AutoShutdown(enum.Enum):
     * ``ANY_SIGNIFICANT``: when any significant child ends by itself.
     * ``ALL_SIGNIFICANT``: when the last running significant child ends by itself.
     """
+
+    __hash__ = object.__hash__  # members are singletons; C-speed dict lookups
 
     NEVER = "never"
     ANY_SIGNIFICANT = "any_significant"
