@@ -1,0 +1,401 @@
+"""Every example the documentation shows runs as written, and prints what the pages say.
+
+Each script in ``examples/`` runs in a subprocess of a small runner that makes itself
+the *subreaper* of everything the example starts: whatever the example leaves behind
+(a child process, a pool worker, a fork server that did not exit) is adopted by the
+runner, which fails if anything is still alive a few seconds after the example ended.
+
+The last tests check the ``example-output`` Sphinx directive (``docs/_ext``): the
+output a page shows is exactly what running its script prints.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+DOCS = ROOT / "docs"
+EXTENSION = DOCS / "_ext" / "example_output.py"
+
+TESTED_ELSEWHERE = {
+    "quickstart.py": "tests/test_readme.py",
+    "celery_pool.py": "tests/compat/test_example.py",
+}
+
+# Lines each example must print: a string is a whole line, a compiled pattern must
+# match a whole line. Timings and pids vary, so they are matched by patterns.
+EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
+    "tutorial_first_tree.py": [
+        "root: started clock",
+        "root: started janitor",
+        re.compile(r"clock: running, pid \d+"),
+        "root: clock exited: killed by signal SIGKILL (9); restart",
+        "root: started clock (restart 1)",
+        "clock has a new pid: True",
+        "root: supervisor exited: shutdown",
+    ],
+    "tutorial_crash_loop.py": [
+        "root: db exited: ConnectionError: database refused the connection; restart",
+        "root: started db (restart 3)",
+        "root: giving up after db failed: 4 restarts within 5 s (at most 3 allowed)",
+        "supervisor 'root' gave up: 4 restarts within 5 s (at most 3 allowed)",
+        "recent exits (oldest first):",
+        re.compile(r"  db: t=[\d.]+: ConnectionError: database refused the connection "
+                   r"after [\d.]+ s up"),
+    ],
+    "tutorial_nested.py": [
+        "['config', 'pipeline', 'web']",
+        "ChildCounts(specs=2, active=2, supervisors=0, workers=2)",
+        "root/pipeline: parser exited: killed by signal SIGKILL (9); restart",
+        "root/pipeline: terminated fetcher: shutdown",
+        "root/pipeline: started fetcher (restart 1)",
+        "root/pipeline: started parser (restart 1)",
+        "web is stopped",
+        "web is running",
+        "root: terminated config: shutdown",
+        "the tree is running: False",
+    ],
+    "tutorial_run.py": [
+        "job: item 2",
+        "root: job exited: normal; keep",
+        "root: terminated metrics: shutdown",
+        "run() returned shutdown",
+    ],
+    "from_supervisord.py": [
+        "supervisord/queue: started worker_1",
+        "nothing to report",
+        "supervisord: report exited: exited with status 2; keep",
+        "web: running",
+        "report: stopped",
+        "worker_0: running",
+        "supervisord/queue: terminated worker_1: shutdown",
+        "supervisord: terminated web: shutdown",
+        "supervisord: supervisor exited: shutdown",
+    ],
+    "howto_pool.py": [
+        "squares: [0, 1, 4, 9, 16, 25]",
+        "processes in the pool's group: 3",
+        "root: pool exited: killed by signal SIGKILL (9); restart",
+        "root: started pool (restart 1)",
+        "left of the old group: 0",
+        "pool closed",
+        "root: terminated pool: shutdown",
+    ],
+    "howto_start_methods.py": [
+        re.compile(r"forkserver \(it starts the fork server\): up in [\d.]+ s"),
+        re.compile(r"forkserver \(the server is up\): up in [\d.]+ s"),
+        re.compile(r"fork: up in [\d.]+ s"),
+        re.compile(r"spawn: up in [\d.]+ s"),
+        "refused: child 'worker': field 'start': must be picklable to reach a 'forkserver' "
+        "child process (define functions at module level, or use start_method='fork')",
+        "accepted with fork",
+    ],
+    "howto_commands.py": [
+        "migrating orders from /tmp",
+        "root: migrate exited: normal; keep",
+        "root: flaky exited: exited with status 3; restart",
+        "root: started flaky (restart 2)",
+        "migrate: stopped, pid None",
+        re.compile(r"server: running, pid \d+"),
+        "worker: SIGINT, finishing the current batch",
+        "root: terminated worker: shutdown",
+        "root: terminated server: shutdown",
+    ],
+    "howto_asyncio.py": [
+        "consumer: item 2",
+        "root: producer exited: ValueError: cannot produce item 3; restart",
+        "consumer: closing",
+        "root: terminated consumer: shutdown",
+        "root: started producer (restart 1)",
+        "root: started consumer (restart 1)",
+        "root: started auditor",
+        "producer: running, restarted 1 time(s)",
+        "auditor: running, restarted 0 time(s)",
+        "root: terminated auditor: shutdown",
+        "the block has ended, and so has the tree",
+    ],
+    "howto_threads.py": [
+        re.compile(r"root: stuck did not stop and cannot be killed: thread 'otp:root/stuck' "
+                   r"\(ident \d+\) is still running; threads cannot be killed"),
+        re.compile(r"root: stuck exited: hung: no heartbeat for [\d.]+ s \(timeout 0.5 s\); "
+                   r"remove"),
+        "root: terminated stubborn: unstoppable: still running 0.2 s after its stop request",
+        "root: terminated batch: shutdown",
+        re.compile(r"poller: stopped after \d+ polls"),
+        "root: terminated poller: shutdown",
+        "threads still running: ['otp:root/stubborn', 'otp:root/stuck']",
+    ],
+    "howto_watchdog.py": [
+        re.compile(r"root: reports exited: hung: blocked the event loop for [\d.]+ s "
+                   r"\(timeout 0.5 s\); restart"),
+        re.compile(r"root: importer exited: hung: no heartbeat for [\d.]+ s \(timeout 0.5 s\); "
+                   r"restart"),
+        "ticker: restarted 0 time(s)",
+        "reports: restarted 1 time(s)",
+        "importer: restarted 1 time(s)",
+    ],
+    "howto_decider.py": [
+        "root: settings exited: ConfigError: missing setting 'api_key'; keep",
+        "root: backup exited: PermissionError: cannot write to /backups; keep",
+        "root: cleanup exited: asked not to be restarted: no stale files left; keep",
+        "root: fetch exited: exited with status 75; restart",
+        "root: restarting fetch in 0.4 s",
+        "root: started fetch (restart 1)",
+        "root: segv exited: killed by signal SIGSEGV (11); ignore",
+        "root/loader: import exited: exited with status 78; escalate",
+        "root/loader: giving up after import failed: exited with status 78 escalated by the "
+        "failure decider",
+        "root: loader exited: shutdown; keep",
+        "root: main exited: asked the tree to shut down: all work done; shutdown_tree",
+        "run() returned shutdown",
+    ],
+    "howto_crash_history.py": [
+        "root/workers gives up: 4 restarts within 10 s (at most 3 allowed)",
+        "  parser: ValueError: bad record in batch 7  [Crashed]",
+        "    traceback ends: ValueError: bad record in batch 7",
+        "    stderr ends: parsing batch 7",
+        "  encoder: exited with status 2  [Exited]",
+        "    exit status 2",
+        "    stderr ends: codec not found",
+        "  renderer: killed by signal SIGSEGV (11)  [Signaled]",
+        "    signal 11 (SIGSEGV)",
+        re.compile(r"    up [\d.]+ s, restart delayed 0.2 s"),
+        "root gives up: 1 restarts within 10 s (at most 0 allowed)",
+        "run() raised: IntensityExceededError",
+        "supervisor 'root' gave up: 1 restarts within 10 s (at most 0 allowed)",
+    ],
+    "howto_backoff.py": [
+        "t=1.000 root: restarting db in 0.5 s",
+        "t=3.000 root: started db (restart 2)",
+        "t=20.000 root: restarting db in 0.5 s",
+        "t=8.000 root: giving up after db failed: 4 restarts within 30 s (at most 3 allowed)",
+        "t=6.000 root: restarting db in 8 s",
+        "t=14.000 root: started db (restart 2)",
+        "t=2.000 root: restarting db in 5 s",
+        "t=60.000 root: started db (restart 5)",
+    ],
+    "howto_strategy.py": [
+        "plan for db: RestartPlan(stop=('api', 'cache'), start=('db', 'cache', 'api'))",
+        "t=1.000 root: terminated api: shutdown",
+        "t=1.000 root: started api (restart 1)",
+        "t=2.000 root: started mailer (restart 1)",
+    ],
+    "howto_simulate.py": [
+        "passed: test_a_crash_restarts_the_whole_group",
+        "passed: test_a_failed_restart_is_retried_and_counted",
+        "passed: test_an_orderly_stop",
+        "passed: test_decider_rules_by_exit_code",
+        "passed: test_spread_out_crashes_are_absorbed",
+        "passed: test_three_quick_crashes_escalate_to_the_root",
+        "t=3.000 root/workers: giving up after fetch failed: 3 restarts within 10 s "
+        "(at most 2 allowed)",
+        "t=3.000 root: started workers (restart 1)",
+    ],
+    "howto_shared_budget.py": [
+        "    t=2.000 root/pools/pool0: started conn (restart 2)",
+        "    t=2.000 root/pools/pool0: giving up after conn failed: 4 restarts within 10 s "
+        "(at most 3 allowed)",
+        "    t=2.000 root: started pools (restart 1)",
+        "    t=3.000 root/pools/pool1: giving up after conn failed: 6 restarts within 10 s "
+        "(at most 3 allowed)",
+        "    t=15.000 root/pools/pool1: started conn (restart 1)",
+    ],
+}
+
+# What the examples' children write to their standard error reaches the example's.
+EXPECTED_STDERR = {
+    "howto_commands.py": ["cannot reach the API"],
+    "howto_crash_history.py": ["parsing batch 7", "codec not found"],
+}
+
+LEFTOVER_GRACE = 5.0
+"""Seconds the helpers of an example (fork server, guardian) get to exit after it."""
+
+# The runner: become the subreaper of the example's descendants, run it, then wait
+# for every adopted orphan to end; exit 97 naming any that are still alive.
+RUNNER = r"""
+import ctypes, os, subprocess, sys, time
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+script, timeout, grace = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+try:
+    code = subprocess.run([sys.executable, script], timeout=timeout).returncode
+except subprocess.TimeoutExpired:
+    print(f"runner: {script} still ran after {timeout} s", file=sys.stderr)
+    code = 98
+deadline = time.monotonic() + grace
+while True:
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        break  # nothing left
+    if pid:
+        continue
+    if time.monotonic() > deadline:
+        left = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == os.getpid():
+                left.append(f"{entry}: {argv.strip()}")
+                os.kill(int(entry), 9)
+        print("runner: left behind: " + "; ".join(left), file=sys.stderr)
+        code = 97
+        break
+    time.sleep(0.02)
+sys.exit(code)
+"""
+
+
+def run_example(name: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, str(EXAMPLES / name), str(timeout), str(LEFTOVER_GRACE)],
+        capture_output=True, text=True, timeout=timeout + LEFTOVER_GRACE + 30,
+        check=False, cwd=ROOT,
+    )
+
+
+def _missing(expected: list[str | re.Pattern[str]], lines: list[str]) -> list[str]:
+    missing = []
+    for want in expected:
+        if isinstance(want, re.Pattern):
+            if not any(want.fullmatch(line) for line in lines):
+                missing.append(want.pattern)
+        elif want not in lines:
+            missing.append(want)
+    return missing
+
+
+def _documented_scripts() -> set[str]:
+    """The example scripts the pages include (literalinclude or example-output)."""
+    found = set()
+    pattern = re.compile(r"\.\. (?:literalinclude|example-output):: \S*examples/(\S+\.py)")
+    for page in DOCS.rglob("*.rst"):
+        if "_build" in page.parts:
+            continue
+        found |= set(pattern.findall(page.read_text()))
+    return found
+
+
+def test_every_example_is_tested() -> None:
+    scripts = {path.name for path in EXAMPLES.glob("*.py")}
+    assert scripts - set(TESTED_ELSEWHERE) == set(EXPECTED)
+
+
+def test_every_example_is_shown_in_the_docs() -> None:
+    assert set(EXPECTED) <= _documented_scripts()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs_as_written(name: str) -> None:
+    result = run_example(name)
+    assert result.returncode == 0, f"exit status {result.returncode}\n{result.stderr}"
+    lines = result.stdout.splitlines()
+    assert not _missing(EXPECTED[name], lines), result.stdout
+    for text in EXPECTED_STDERR.get(name, []):
+        assert text in result.stderr
+
+
+# ------------------------------------------------------------- the Sphinx directive
+
+
+def _load_extension() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("example_output", EXTENSION)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ext = _load_extension()
+
+
+def test_run_example_returns_what_the_script_prints() -> None:
+    script = EXAMPLES / "howto_backoff.py"
+    direct = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            check=True, cwd=ROOT, timeout=60)
+    assert ext.run_example(script, cwd=ROOT) == direct.stdout
+
+
+def test_run_example_refuses_a_failing_script(tmp_path: Path) -> None:
+    script = tmp_path / "fails.py"
+    script.write_text("import sys\nprint('partial')\nsys.exit('it broke')\n")
+    with pytest.raises(ext.ExampleFailedError, match=r"exited with status 1:\nit broke"):
+        ext.run_example(script)
+
+
+def test_run_example_refuses_a_script_that_runs_too_long(tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ntime.sleep(30)\n")
+    with pytest.raises(ext.ExampleFailedError, match=r"still ran after 0\.5 s"):
+        ext.run_example(script, timeout=0.5)
+
+
+def _build(tmp_path: Path, body: str, monkeypatch: pytest.MonkeyPatch) -> tuple[object, str]:
+    from sphinx.application import Sphinx
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "extensions = ['example_output']\n"
+        f"example_output_cwd = {str(ROOT)!r}\n"
+        f"example_output_pythonpath = [{str(ROOT)!r}]\n"
+    )
+    (src / "index.rst").write_text("Example\n=======\n\n" + body)
+    monkeypatch.syspath_prepend(str(EXTENSION.parent))
+    warnings = tmp_path / "warnings.txt"
+    with warnings.open("w") as stream:
+        try:
+            app = Sphinx(str(src), str(src), str(tmp_path / "out"), str(tmp_path / "doctrees"),
+                         "html", status=None, warning=stream)
+            app.build()
+        finally:
+            sys.modules.pop("example_output", None)
+    return app, warnings.read_text()
+
+
+def test_the_directive_shows_exactly_what_the_script_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("sphinx")
+    from docutils import nodes
+
+    script = EXAMPLES / "howto_simulate.py"
+    relative = os.path.relpath(script, tmp_path / "src")  # as a page would name it
+    app, warnings = _build(tmp_path, f".. example-output:: {relative}\n", monkeypatch)
+    # (A second Sphinx application in one process warns that Sphinx's own nodes are
+    # registered again: not ours to fix.)
+    problems = [line for line in warnings.splitlines()
+                if line.strip() and "is already registered" not in line]
+    assert not problems
+    doctree = app.env.get_doctree("index")  # type: ignore[attr-defined]
+    [block] = list(doctree.findall(nodes.literal_block))
+    printed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                             check=True, cwd=ROOT, timeout=60).stdout
+    assert block.astext() == printed.rstrip("\n")
+    assert "passed: test_an_orderly_stop" in block.astext()
+
+
+def test_the_directive_fails_the_build_for_a_failing_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("sphinx")
+    script = tmp_path / "broken.py"
+    script.write_text("raise SystemExit('no output for you')\n")
+    _, warnings = _build(tmp_path, ".. example-output:: ../broken.py\n", monkeypatch)
+    assert "example-output: broken.py exited with status 1" in warnings
+    assert "no output for you" in warnings
