@@ -211,11 +211,6 @@ def interleave(
                 series[key].add(samples)
 
 
-def monotonic_ns() -> int:
-    """CLOCK_MONOTONIC in ns: the clock every process of the machine shares."""
-    return time.monotonic_ns()
-
-
 def scratch_file(name: str) -> str:
     """A fresh, empty file under the cache (logs children append to)."""
     directory = CACHE / "scratch"
