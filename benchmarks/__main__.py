@@ -7,7 +7,7 @@ and writes it into the output directory as ``results.md`` (Markdown),
 ``results.rst.inc`` (for the docs page), ``samples.json`` (every raw sample) and
 PNG plots of the distributions.
 
-    python -m benchmarks              # the full run, a quarter of an hour; writes docs/benchmarks/
+    python -m benchmarks              # the full run, ~5 minutes; writes docs/benchmarks/
     python -m benchmarks --quick      # a smoke run of seconds; writes benchmarks/.cache/quick/
     python -m benchmarks --only crash,idle
 
