@@ -48,6 +48,6 @@ if __name__ == "__main__":
     shared = otp.SharedBudget("database", window)
     decisions(otp.simulate(tree(shared), outage))
 
-    print("The budget belongs to the tree: a restarted scope does not start afresh.")
+    print("A restarted scope starts afresh: the outage was counted against the old one.")
     later = [(3.0, "pools/pool1/conn", "refused"), (15.0, "pools/pool1/conn", "refused")]
     decisions(otp.simulate(tree(shared), outage + later, until=20.0), after=2.0)

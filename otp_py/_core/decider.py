@@ -44,7 +44,7 @@ from otp_py._core.reasons import (
     Signaled,
     TreeShutdown,
 )
-from otp_py._core.table import Outcome, outcome
+from otp_py._core.table import RESTART_TABLE, Outcome
 from otp_py._core.types import Restart
 
 __all__ = ["Action", "Decider", "Decision", "OnExitCode", "OnSignal", "decide"]
@@ -190,14 +190,19 @@ class Decider:
 _FROM_OUTCOME = {Outcome.RESTART: Decision.RESTART, Outcome.KEEP: Decision.STOP,
                  Outcome.REMOVE: Decision.STOP}
 
+# The table, turned into decisions once; and the sentinels, by reason type.
+_BY_CELL = {cell: _FROM_OUTCOME[result] for cell, result in RESTART_TABLE.items()}
+_SENTINELS: dict[type, Decision] = {
+    NoRestart: Decision.STOP, TreeShutdown: Decision.SHUTDOWN_TREE
+}
+
 
 def decide(restart: Restart, reason: ExitReason) -> Decision:
     """The default decision: the sentinels, then OTP's restart table."""
-    if isinstance(reason, NoRestart):
-        return Decision.STOP
-    if isinstance(reason, TreeShutdown):
-        return Decision.SHUTDOWN_TREE
-    return _FROM_OUTCOME[outcome(restart, reason.kind)]
+    sentinel = _SENTINELS.get(type(reason))
+    if sentinel is not None:
+        return sentinel
+    return _BY_CELL[restart, reason.kind]
 
 
 DEFAULT = Decider()

@@ -180,8 +180,10 @@ class _WindowBudget(Budget):
         times.append(now)
         if len(times) <= self._max:
             return _NOW
+        count = len(times)
         return Verdict.give_up(
-            f"{len(times)} restarts within {self._period:g} s (at most {self._max} allowed)"
+            f"{count} {'restart' if count == 1 else 'restarts'} within {self._period:g} s "
+            f"(at most {self._max} allowed)"
         )
 
 

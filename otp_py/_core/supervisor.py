@@ -200,26 +200,26 @@ class _Siblings:
 
 
 # What a job waits for.
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class _AwaitStart:
     ref: int
     timer: int | None
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class _AwaitDown:
     refs: frozenset[int]
     timer: int | None
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class _Retry(ev.Event):
     """Internal: retry a failed restart (OTP's ``try_again_restart`` cast)."""
 
     child_id: str
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class _Ended(ev.Event):
     """Internal: a hung child has been stopped; decide about it as an exit."""
 
@@ -246,7 +246,7 @@ class SupervisorCore:
         *,
         path: tuple[str, ...] = (),
         random: RandomSource | None = None,
-        shared_budgets: dict[str, Budget] | None = None,
+        shared_budgets: dict[str, Any] | None = None,
     ) -> None:
         self.spec = spec
         self.path = path or (spec.id,)
@@ -257,11 +257,17 @@ class SupervisorCore:
         self._template: Any = spec.children[0] if self._dynamic else None
         jitter = random if random is not None else _no_jitter
         intensity = spec.intensity
+        self._shared: tuple[dict[str, Any], str] | None = None
         if isinstance(intensity, SharedBudget) and shared_budgets is not None:
-            inner = shared_budgets.get(intensity.name)
-            if inner is None:
-                inner = shared_budgets[intensity.name] = intensity.policy.budget(jitter)
-            self._budget: Budget = ScopedBudget(inner, self.where + "/")
+            # One bookkeeping per name while any supervisor using it runs; when the
+            # last one exits (its scope gave up), a restarted scope starts afresh, as
+            # a restarted OTP supervisor does.
+            entry = shared_budgets.get(intensity.name)
+            if entry is None:
+                entry = shared_budgets[intensity.name] = [intensity.policy.budget(jitter), 0]
+            entry[1] += 1
+            self._shared = (shared_budgets, intensity.name)
+            self._budget: Budget = ScopedBudget(entry[0], self.where + "/")
         else:
             self._budget = intensity.budget(jitter)
         self._decider: Decider = getattr(spec, "decider", None) or DEFAULT_DECIDER
@@ -617,7 +623,10 @@ class SupervisorCore:
             self._record_exit(child, reason, "remove" if removed else "keep", stderr=stderr)
             self._forget_ref(child)
             return
-        decider: Decider = getattr(child.spec, "decider", None) or self._decider
+        # A nested supervisor's own decider is for *its* children; it is judged by ours.
+        spec = child.spec
+        own = None if spec.is_supervisor else getattr(spec, "decider", None)
+        decider: Decider = own or self._decider
         decision = decider.decide(child.restart, reason)
         action = decision.action
         if action in (Action.RESTART, Action.IGNORE):
@@ -671,6 +680,9 @@ class SupervisorCore:
             verdict = self._budget.on_failure(child.id, self._now)
         if not verdict.allow:
             self._give_up(child, verdict.why)
+            return
+        if self._simple and verdict.delay <= 0:
+            self._start_job(self._start_one(child))
             return
         try:
             plan = self._plan(child.id)
@@ -731,6 +743,13 @@ class SupervisorCore:
             return
         yield from self._start_plan(plan.start)
 
+    def _start_one(self, child: _Child) -> Job:
+        """The plan of one_for_one and simple_one_for_one: start just this child."""
+        reason = yield from self._start(child)
+        if reason is not None:
+            child.state = RESTARTING
+            self._deferred.append(_Retry(child.id))
+
     def _start_plan(self, ids: tuple[str, ...]) -> Job:
         for index, cid in enumerate(ids):
             child = self._children.get(cid)
@@ -777,6 +796,14 @@ class SupervisorCore:
     def _finish(self, reason: ExitReason) -> None:
         self.state = "exited"
         self.exit_reason = reason
+        if self._shared is not None:
+            registry, name = self._shared
+            entry = registry.get(name)
+            if entry is not None:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del registry[name]
+            self._shared = None
         for token in list(self._delayed):
             self._outbox.append(ev.CancelTimer(token))
         self._delayed.clear()

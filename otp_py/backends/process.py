@@ -7,9 +7,10 @@ server's status pipe (forkserver) is registered with the event loop. Its exit re
 comes over its pipe (an exception's type, message and traceback text); failing that,
 from its exit status or the signal that killed it.
 
-A graceful stop sends SIGTERM to the child's whole process group, a kill SIGKILL;
-once the child has ended, whatever is left of its group is killed too, so
-grandchildren never outlive it. The process-wide guardian kills the group if the
+A graceful stop sends SIGTERM to the child (its code then stops what it started, as a
+pool's ``with`` block does), a kill SIGKILL to its whole process group; once the child
+has ended, whatever is left of its group is killed too, so grandchildren never outlive
+it (systemd calls this ``KillMode=mixed``). The process-wide guardian kills the group if the
 supervising process dies first.
 """
 
@@ -242,25 +243,29 @@ class ProcessRunner:
 
     # -- requests from the supervisor
 
-    def _signal(self, number: int) -> None:
+    def stop(self) -> None:
+        """SIGTERM to the child alone: it becomes :class:`otp_py.Shutdown` in its main
+        thread, and the child's own code stops what it started (a pool's ``with``
+        block terminates its workers in order). Signalling the whole group would kill
+        pool workers under the pool and deadlock its ``terminate()``. Whatever is left
+        of the group is killed once the child has ended, or at the shutdown timeout."""
+        self._stop_requested = True
+        pid = self.pid
+        if pid is not None and not self._reported:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL to the child's whole process group (and the child, should it not
+        lead a group yet)."""
+        self._killed = True
         pid = self.pid
         if pid is None or self._reported:
             return
-        try:
-            os.killpg(pid, number)
-        except ProcessLookupError:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, number)  # not yet a group leader
-        except PermissionError:
-            pass
-
-    def stop(self) -> None:
-        self._stop_requested = True
-        self._signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self._killed = True
-        self._signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
     def describe(self) -> dict[str, Any]:
         return {"pid": self.pid}

@@ -109,7 +109,12 @@ _NAMES: dict[type, tuple[str, ...]] = {}
 def _class_names(cls: type) -> tuple[str, ...]:
     names = _NAMES.get(cls)
     if names is None:
-        names = tuple(f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__)
+        # A script's classes are __main__.X in the supervisor but __mp_main__.X in a
+        # child that imported the script for its target: name them the same.
+        names = tuple(
+            f"{'__main__' if c.__module__ == '__mp_main__' else c.__module__}.{c.__qualname__}"
+            for c in cls.__mro__
+        )
         if len(_NAMES) < 4096:
             _NAMES[cls] = names
     return names

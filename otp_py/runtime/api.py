@@ -73,7 +73,10 @@ def outcome(tree: Tree) -> ExitReason:
         lines = [f"supervisor {root[0]!r} gave up: {report.why}"]
         if report.history:
             lines.append("recent exits (oldest first):")
-            lines += [f"  {child}: {record.describe()}" for child, record in report.history]
+            for child, record in report.history:
+                ago = report.time - record.time
+                up = "" if record.uptime is None else f", after {record.uptime:.3g} s up"
+                lines.append(f"  {child}: {record.reason} ({ago:.3g} s before giving up{up})")
         raise IntensityExceededError(root, reason, report.history, "\n".join(lines))
     if reason.is_abnormal and not tree.stop_requested:
         raise SupervisorExitError(root, reason)
