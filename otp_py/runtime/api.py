@@ -115,6 +115,8 @@ class AsyncSupervisor:
         ]
 
     async def count_children(self, supervisor: str = "") -> ChildCounts:
+        """OTP's counts (specs, active, supervisors, workers) of this supervisor, or of
+        the nested one at ``supervisor``."""
         result: ChildCounts = await self._tree.call(
             _sup_path(self.path, supervisor), ev.CountChildren()
         )
@@ -154,6 +156,7 @@ class AsyncSupervisor:
         await self._tree.call(sup, ev.DeleteChild(child))
 
     async def get_childspec(self, path: str) -> Any:
+        """The spec of the child at ``path``. Raises :class:`~otp_py.ChildNotFoundError`."""
         sup, child = _split(self.path, path)
         return await self._tree.call(sup, ev.GetChildSpec(child))
 
@@ -177,6 +180,7 @@ class AsyncSupervisor:
 
     @property
     def running(self) -> bool:
+        """Whether the tree still runs."""
         return not self._tree.done.done()
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
@@ -229,26 +233,33 @@ class Supervisor:
         return Supervisor(self._tree, _sup_path(self.path, path), self._thread)
 
     def which_children(self, supervisor: str = "") -> list[ChildInfo]:
+        """See :meth:`AsyncSupervisor.which_children`."""
         return self._call(self._async.which_children(supervisor))
 
     def count_children(self, supervisor: str = "") -> ChildCounts:
+        """See :meth:`AsyncSupervisor.count_children`."""
         return self._call(self._async.count_children(supervisor))
 
     def start_child(
         self, spec: Any = None, *, args: tuple[Any, ...] = (), supervisor: str = ""
     ) -> str:
+        """See :meth:`AsyncSupervisor.start_child`."""
         return self._call(self._async.start_child(spec, args=args, supervisor=supervisor))
 
     def terminate_child(self, path: str) -> None:
+        """See :meth:`AsyncSupervisor.terminate_child`."""
         self._call(self._async.terminate_child(path))
 
     def restart_child(self, path: str) -> str:
+        """See :meth:`AsyncSupervisor.restart_child`."""
         return self._call(self._async.restart_child(path))
 
     def delete_child(self, path: str) -> None:
+        """See :meth:`AsyncSupervisor.delete_child`."""
         self._call(self._async.delete_child(path))
 
     def get_childspec(self, path: str) -> Any:
+        """See :meth:`AsyncSupervisor.get_childspec`."""
         return self._call(self._async.get_childspec(path))
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
@@ -257,6 +268,7 @@ class Supervisor:
 
     @property
     def running(self) -> bool:
+        """Whether the tree still runs."""
         return not self._tree.done.done()
 
     def stop(self, timeout: float | None = None) -> ExitReason | None:
