@@ -306,7 +306,8 @@ class SupervisorCore:
                 self._defer(event)
         else:
             self._process(event)
-        self._drain()
+        if self._deferred:
+            self._drain()
         out, self._outbox = self._outbox, []
         return out
 

@@ -69,3 +69,9 @@ class BackendEnv:
     path: tuple[str, ...]
     guardian: Any = None
     make_report: Any = None  # (report type, **fields) -> report, stamped by the runtime
+    name: str = attrs.field(default="")
+    """The path as text (``"root/pool/w"``), for task, thread and process names."""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", "/".join(self.path))

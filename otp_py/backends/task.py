@@ -37,7 +37,7 @@ class TaskRunner:
         self._ready = not spec.ready
         context = ChildContext(env.path, on_ready=self._on_ready if spec.ready else None)
         self._task: asyncio.Task[Any] = env.loop.create_task(
-            _run(spec.start, spec.args, spec.kwargs, context), name="/".join(env.path)
+            _run(spec.start, spec.args, spec.kwargs, context), name=env.name
         )
         self._task.add_done_callback(self._done)
 

@@ -139,8 +139,16 @@ class Node:
         return {"supervisor": "/".join(self.path)}
 
     def handle(self, event: ev.Event) -> None:
-        for action in self.core.handle(event, self.tree.loop.time()):
-            self.execute(action)
+        tree = self.tree
+        for action in self.core.handle(event, tree.loop.time()):
+            # The two actions of every start and restart come first.
+            kind = type(action)
+            if kind is ev.Emit:
+                tree.deliver(action.report)  # type: ignore[attr-defined]
+            elif kind is ev.StartChild:
+                self._start_child(action)  # type: ignore[arg-type]
+            else:
+                self.execute(action)
 
     def execute(self, action: ev.Action) -> None:
         tree = self.tree
@@ -262,6 +270,7 @@ class Tree:
         self.exit_reason: ExitReason | None = None
         self._live_runners = 0  # children whose end has not been reported yet
         self._watchdog: Any = None
+        self._logging_wanted: bool | None = None
         self._request_ids = itertools.count(1)
         self._backends: dict[str, Any] = {}
         self._envs: dict[tuple[str, ...], BackendEnv] = {}
@@ -275,6 +284,7 @@ class Tree:
 
     def _drain(self) -> None:
         self._draining = True
+        self._logging_wanted = None  # looked up again once per batch
         try:
             mailbox = self._mailbox
             while mailbox:
@@ -338,14 +348,17 @@ class Tree:
     # -- reports
 
     def deliver(self, report: rp.Report) -> None:
-        if isinstance(report, rp.IntensityExceeded) and report.path == self.root.path:
+        if type(report) is rp.IntensityExceeded and report.path == self.root.path:
             self.gave_up = report
         for listener in self.listeners:
             try:
                 listener(report)
             except Exception:
                 logger.exception("otp_py: report listener %r failed", listener)
-        if _someone_listens():
+        logging_wanted = self._logging_wanted
+        if logging_wanted is None:
+            logging_wanted = self._logging_wanted = _someone_listens()
+        if logging_wanted:
             level = _log_level(report)
             if logger.isEnabledFor(level):
                 logger.log(level, "%s", report.describe(), extra={"otp_report": report})
