@@ -35,7 +35,7 @@ from otp_py._core.reasons import (
 from otp_py._core.supervisor import SupervisorCore
 from otp_py._errors import Shutdown as ShutdownException
 
-__all__ = ["Simulation", "StartFails", "simulate", "to_reason"]
+__all__ = ["HandledExit", "Simulation", "StartFails", "simulate", "to_reason"]
 
 
 @attrs.frozen
@@ -62,6 +62,115 @@ class Simulation:
 
     def of_type(self, kind: type[rp.Report]) -> list[Any]:
         return [r for r in self.reports if isinstance(r, kind)]
+
+    # -- the decisions, read from the reports
+
+    @property
+    def root_id(self) -> str:
+        """The id of the simulated tree's root supervisor."""
+        return self.reports[0].path[0] if self.reports else ""
+
+    def exits(self, path: str | None = None) -> list[HandledExit]:
+        """Every exit a supervisor handled, in order, with what it decided.
+
+        ``path`` (``"db"``, ``"pool/worker"``; a leading root id is optional) keeps
+        one child's exits; nested supervisors are children too (``"pool"``). Only
+        children that ended by themselves are listed: the siblings a strategy's plan
+        stopped are not (they are :class:`~otp_py.reports.ChildTerminated` reports).
+        """
+        wanted = None if path is None else _relative(path, self.root_id)
+        reports = self.reports
+        found = []
+        for index, report in enumerate(reports):
+            if not isinstance(report, rp.ChildExited):
+                continue
+            child = "/".join((*report.path[1:], report.child_id))
+            if wanted is not None and child != wanted:
+                continue
+            outcome, delay = report.outcome, None
+            if outcome in ("restart", "ignore"):
+                # The core reports a restart's delay (or its refusal) right after the
+                # exit, in the same step.
+                after = reports[index + 1] if index + 1 < len(reports) else None
+                same = (
+                    after is not None
+                    and after.path == report.path
+                    and getattr(after, "child_id", None) == report.child_id
+                    and after.time == report.time
+                )
+                if same and isinstance(after, rp.IntensityExceeded):
+                    outcome = "give_up"
+                elif same and isinstance(after, rp.RestartScheduled):
+                    delay = after.delay
+                else:
+                    delay = 0.0
+            reason = report.reason
+            assert reason is not None  # every ChildExited carries its reason
+            found.append(HandledExit(report.time, child, reason, outcome, delay))
+        return found
+
+    def restart_delays(self, path: str) -> list[float]:
+        """The delay chosen for each restart of the child at ``path`` after it ended
+        by itself, in order: 0.0 for an immediate restart, a backoff's or a decider's
+        delay otherwise. Restarts the budget refused are not included; nor are retries
+        of failed starts (see :class:`~otp_py.reports.ChildStartFailed` and
+        :class:`~otp_py.reports.RestartScheduled`)."""
+        return [
+            e.delay for e in self.exits(path)
+            if e.outcome in ("restart", "ignore") and e.delay is not None
+        ]
+
+    def restart_times(self, path: str) -> list[float]:
+        """When the child at ``path`` was started again, in order: after its own
+        exits (once any delay has passed) and when a strategy's plan restarted it
+        with a sibling."""
+        wanted = _relative(path, self.root_id)
+        return [
+            r.time for r in self.reports
+            if isinstance(r, rp.ChildStarted) and r.restarts > 0
+            and "/".join((*r.path[1:], r.child_id)) == wanted
+        ]
+
+    def gave_up_at(self, supervisor: str = "") -> float | None:
+        """When the supervisor at ``supervisor`` (``""`` or the root's id: the root;
+        ``"pool"``: a nested one) first gave up: its intensity was exceeded or a
+        decider escalated. None if it never did. Its reports then follow at the same
+        instant: children stopped, the supervisor exited."""
+        path = (self.root_id, *_supervisor_parts(supervisor, self.root_id))
+        for report in self.reports:
+            if isinstance(report, rp.IntensityExceeded) and report.path == path:
+                return report.time
+        return None
+
+
+@attrs.frozen
+class HandledExit:
+    """One exit of a child as :meth:`Simulation.exits` lists it.
+
+    ``outcome`` is what its supervisor decided: ``"restart"`` (the budget charged),
+    ``"ignore"`` (restarted without charging it), ``"keep"`` or ``"remove"`` (not
+    restarted; the spec kept or forgotten), ``"escalate"`` (a decider's escalation),
+    ``"shutdown_tree"``, ``"give_up"`` (the restart the table or decider asked for was
+    refused by the budget: the supervisor gave up), or ``""`` (the supervisor was
+    already shutting down). ``delay`` is the delay before a restart in seconds (0.0
+    for at once), None when there was no restart.
+    """
+
+    time: float
+    path: str
+    """The child's path from the root, as :func:`simulate`'s events name it."""
+    reason: ExitReason
+    outcome: str
+    delay: float | None
+
+    @property
+    def child_id(self) -> str:
+        return self.path.rpartition("/")[2]
+
+    @property
+    def supervisor(self) -> str:
+        """The path of its supervisor from the root (``""`` for the root)."""
+        return self.path.rpartition("/")[0]
 
 
 def to_reason(value: Any) -> ExitReason:
@@ -240,6 +349,12 @@ class _Sim:
             self.post(core, ev.TimerFired(token))
             self.run_mailbox()
         self.now = max(self.now, when)
+
+
+def _supervisor_parts(path: str, root_id: str) -> list[str]:
+    """``"pool"``, ``"root/pool"`` -> ``["pool"]``; ``""``, ``"root"`` -> ``[]``."""
+    parts = [p for p in path.split("/") if p]
+    return parts[1:] if parts[:1] == [root_id] else parts
 
 
 def _relative(path: str, root_id: str) -> str:
