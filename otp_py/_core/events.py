@@ -38,6 +38,7 @@ __all__ = [
     "Event",
     "Exit",
     "ForceKill",
+    "GetChildHistory",
     "GetChildSpec",
     "Init",
     "Initialized",
@@ -165,6 +166,13 @@ class DeleteChild(Request):
 @attrs.define(slots=True)
 class GetChildSpec(Request):
     """``get_childspec``: a child's spec."""
+
+    child_id: str
+
+
+@attrs.define(slots=True)
+class GetChildHistory(Request):
+    """A child's crash history: its last exits, oldest first."""
 
     child_id: str
 

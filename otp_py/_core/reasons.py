@@ -270,3 +270,22 @@ class FailedToStartChild:
     def __str__(self) -> str:
         return f"failed to start child {self.child_id!r}: {self.reason}"
 
+
+
+def class_names(cls: type) -> tuple[str, ...]:
+    """Qualified names of ``cls`` and its bases, as decider rules match them.
+
+    A script's classes are ``__main__.X`` in the supervisor but ``__mp_main__.X`` in
+    a child that imported the script for its target: both are named ``__main__``."""
+    names = _CLASS_NAMES.get(cls)
+    if names is None:
+        names = tuple(
+            f"{'__main__' if c.__module__ == '__mp_main__' else c.__module__}.{c.__qualname__}"
+            for c in cls.__mro__
+        )
+        if len(_CLASS_NAMES) < 4096:
+            _CLASS_NAMES[cls] = names
+    return names
+
+
+_CLASS_NAMES: dict[type, tuple[str, ...]] = {}

@@ -29,10 +29,14 @@ from otp_py._core.reasons import (
     Crashed,
     ExitReason,
     Killed,
+    NoRestart,
     Normal,
     Shutdown,
+    TreeShutdown,
+    class_names,
 )
 from otp_py._core.supervisor import SupervisorCore
+from otp_py._errors import DoNotRestart, ShutdownTree
 from otp_py._errors import Shutdown as ShutdownException
 
 __all__ = ["HandledExit", "Simulation", "StartFails", "simulate", "to_reason"]
@@ -181,8 +185,14 @@ def to_reason(value: Any) -> ExitReason:
         return value
     if isinstance(value, ShutdownException):
         return Shutdown(value.term) if value.has_term else Shutdown()
+    if isinstance(value, DoNotRestart):
+        return NoRestart(str(value))
+    if isinstance(value, ShutdownTree):
+        return TreeShutdown(str(value))
     if isinstance(value, BaseException):
-        return Crashed(type(value).__name__, str(value))
+        # As a child's crash: named by its classes, so decider rules match it.
+        return Crashed(type(value).__qualname__, str(value),
+                       error_types=class_names(type(value)))
     if value == "normal":
         return Normal()
     if value == "shutdown":

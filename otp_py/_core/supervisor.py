@@ -883,6 +883,13 @@ class SupervisorCore:
         else:
             self._reply(call, child.spec)
 
+    def _get_child_history(self, call: ev.Call, request: ev.GetChildHistory) -> None:
+        child = self._children.get(request.child_id)
+        if child is None:
+            self._reply(call, error=self._not_found(request.child_id))
+        else:
+            self._reply(call, tuple(child.history or ()))
+
     def _start_child(self, call: ev.Call, request: ev.StartChildRequest) -> Job | None:
         if self._dynamic and request.spec is not None:
             self._reply(call, error=TypeError(
@@ -1013,6 +1020,7 @@ class SupervisorCore:
         ev.WhichChildren: _which_children,
         ev.CountChildren: _count_children,
         ev.GetChildSpec: _get_childspec,
+        ev.GetChildHistory: _get_child_history,
         ev.StartChildRequest: _start_child,
         ev.TerminateChild: _terminate_child,
         ev.RestartChild: _restart_child,

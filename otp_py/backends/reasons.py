@@ -16,6 +16,7 @@ from otp_py._core.reasons import (
     Shutdown,
     Signaled,
     TreeShutdown,
+    class_names,
 )
 from otp_py._errors import DoNotRestart, ShutdownTree
 from otp_py._errors import Shutdown as ShutdownException
@@ -55,7 +56,7 @@ def from_exception(exc: BaseException, *, with_traceback: bool = True) -> ExitRe
         return Crashed("SystemExit", str(code))
     summary = _Summary(exc) if with_traceback else None
     return Crashed(
-        type(exc).__qualname__, str(exc), error_types=_class_names(type(exc)), summary=summary
+        type(exc).__qualname__, str(exc), error_types=class_names(type(exc)), summary=summary
     )
 
 
@@ -101,23 +102,6 @@ class _Summary:
                     lines.append(f"    {source}\n")
         lines.append(self._header)
         return lines
-
-
-_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _class_names(cls: type) -> tuple[str, ...]:
-    names = _NAMES.get(cls)
-    if names is None:
-        # A script's classes are __main__.X in the supervisor but __mp_main__.X in a
-        # child that imported the script for its target: name them the same.
-        names = tuple(
-            f"{'__main__' if c.__module__ == '__mp_main__' else c.__module__}.{c.__qualname__}"
-            for c in cls.__mro__
-        )
-        if len(_NAMES) < 4096:
-            _NAMES[cls] = names
-    return names
 
 
 def signal_name(number: int) -> str:

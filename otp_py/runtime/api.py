@@ -30,6 +30,7 @@ import attrs
 
 from otp_py._core import events as ev
 from otp_py._core.reasons import ExitReason
+from otp_py._core.reports import ExitRecord
 from otp_py._core.supervisor import ChildCounts, ChildInfo
 from otp_py._errors import (
     IntensityExceededError,
@@ -160,6 +161,14 @@ class AsyncSupervisor:
         sup, child = _split(self.path, path)
         return await self._tree.call(sup, ev.GetChildSpec(child))
 
+    async def child_history(self, path: str) -> tuple[ExitRecord, ...]:
+        """The crash history of the child at ``path``: its last exits (reason with
+        traceback, exit code or signal, stderr tail, uptime, restart delay), oldest
+        first. Raises :class:`~otp_py.ChildNotFoundError`."""
+        sup, child = _split(self.path, path)
+        result: tuple[ExitRecord, ...] = await self._tree.call(sup, ev.GetChildHistory(child))
+        return result
+
     async def stop(self) -> ExitReason:
         """Stop the whole tree in order and wait for it; return the root's reason."""
         if not self._tree.done.done():
@@ -261,6 +270,10 @@ class Supervisor:
     def get_childspec(self, path: str) -> Any:
         """See :meth:`AsyncSupervisor.get_childspec`."""
         return self._call(self._async.get_childspec(path))
+
+    def child_history(self, path: str) -> tuple[ExitRecord, ...]:
+        """See :meth:`AsyncSupervisor.child_history`."""
+        return self._call(self._async.child_history(path))
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(report)`` for every report, on the tree's thread."""

@@ -317,3 +317,9 @@ class SigtermOnHandlerInstall(multiprocessing.get_context("fork").Process):  # t
 
         signal.signal = installing  # type: ignore[assignment]
         super().run()
+
+
+async def task_raise_after_ready() -> None:
+    otp.notify_ready()
+    await asyncio.sleep(0.01)
+    raise ValueError("boom")
