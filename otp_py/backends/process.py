@@ -106,18 +106,19 @@ class ProcessRunner:
             path=self._env.path, parent_pid=os.getpid(), heartbeat=spec.heartbeat is not None
         )
         method = spec.start_method or DEFAULT_START_METHOD
-        capture = (
-            spec.capture_stderr and spec.process_class is None and method in ("forkserver", "fork")
-        )
-        stderr_r, stderr_w = os.pipe() if capture else (None, None)
+        stderr_r, stderr_w = os.pipe() if spec.capture_stderr else (None, None)
         parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
         try:
             if spec.process_class is None and method == "forkserver":
                 self._child: _Launched | _Forked = self._fork(child_conn, options, stderr_w)
             else:
                 if stderr_w is not None:
-                    options = attrs.evolve(options, stderr_fd=stderr_w)
-                self._child = self._launch(spec, method, child_conn, options)
+                    options = attrs.evolve(options, stderr_conn=Connection(os.dup(stderr_w)))
+                try:
+                    self._child = self._launch(spec, method, child_conn, options)
+                finally:
+                    if options.stderr_conn is not None:
+                        options.stderr_conn.close()
         except BaseException:
             parent_conn.close()
             if stderr_r is not None:

@@ -43,6 +43,7 @@ class ChildOptions:
     parent_pid: int
     heartbeat: bool = False
     stderr_fd: int | None = None  # fork: an inherited pipe to become fd 2
+    stderr_conn: Any = None  # spawn, process classes: the same pipe, as a Connection
 
 
 def bootstrap(
@@ -57,6 +58,10 @@ def bootstrap(
     if options.stderr_fd is not None:
         os.dup2(options.stderr_fd, 2)
         os.close(options.stderr_fd)
+    elif options.stderr_conn is not None:
+        # A Connection travels to a spawned child (multiprocessing passes its fd).
+        os.dup2(options.stderr_conn.fileno(), 2)
+        options.stderr_conn.close()
     _become_group_leader()
     _die_with_parent(options.parent_pid)
     send_lock = threading.Lock()

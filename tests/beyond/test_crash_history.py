@@ -217,11 +217,6 @@ def resource_tracker() -> None:
 
 
 @pytest.mark.usefixtures("resource_tracker")
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: capture_stderr=True (the default) is silently ignored for process children "
-    "started with start_method='spawn' (and with a process_class): their crash history "
-    "has no stderr tail, though ChildSpec documents capture_stderr for process children "
-    "without exception (ProcessRunner.launch captures for forkserver and fork only)"))
 def test_a_spawned_process_childs_stderr_is_in_its_history(tmp_path: Path) -> None:
     child = SPAWN.spec("w", targets.proc_fail, args=(_runs(tmp_path), "value", 99, UP, "spawned"))
     sup = otp.start(tree(child, intensity=TWO_STRIKES))
