@@ -313,14 +313,19 @@ def _wait_for_starts(log_path: str, wanted: int, timeout: float, process: Any) -
     raise RuntimeError(f"fewer than {wanted} starts within {timeout:.0f} s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_tool(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """SIGTERM a supervisord or circusd started in a session of its own, wait, then
+    SIGKILL whatever is left of its process group (programs it started, circus's
+    helpers), so nothing outlives the measurement."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(15)
+            process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def supervisord_config(workdir: Path, argv: Sequence[str], numprocs: int = 1) -> Path:
@@ -349,14 +354,14 @@ def supervisord_config(workdir: Path, argv: Sequence[str], numprocs: int = 1) ->
 
 
 def circus_config(workdir: Path, argv: Sequence[str], numprocesses: int = 1) -> Path:
-    """A circusd config running ``argv`` with circus's defaults (its endpoints on
-    Unix sockets in ``workdir``, so no TCP port is taken)."""
+    """A circusd config running ``argv`` with circus's defaults (its two endpoints
+    on Unix sockets in ``workdir``, so no TCP port is taken; no ``stats_endpoint``,
+    which would turn on the circusd-stats process that is off by default)."""
     workdir.mkdir(parents=True, exist_ok=True)
     lines = [
         "[circus]",
         f"endpoint = ipc://{workdir / 'endpoint'}",
         f"pubsub_endpoint = ipc://{workdir / 'pubsub'}",
-        f"stats_endpoint = ipc://{workdir / 'stats'}",
         "",
         "[watcher:tiny]",
         f"cmd = {argv[0]}",
@@ -382,11 +387,11 @@ def external_cycles(tool: str, binary: str, tiny: str, total: int) -> dict[str, 
         config = circus_config(workdir, argv)
         command = [binary, str(config)]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_for_starts(log_path, total + 2, 30 + 10 * total, process)
     finally:
-        _stop(process)
+        stop_tool(process)
     starts, exits = _log_stamps(log_path)
     os.unlink(log_path)
     return _cycles(starts, exits, None, 1, total)
@@ -406,7 +411,7 @@ def celery_detection(settings: Settings) -> list[float]:
     interval = settings.celery_interval
     low, high = 0.1 * interval, 1.1 * interval
     until = time.monotonic() + settings.celery_window
-    seen: dict[int, int] = {}
+    seen: dict[int, list[int]] = {}  # pid -> when a dead child of that pid was noticed
     lock = threading.Lock()
 
     def supervise() -> None:
@@ -416,7 +421,7 @@ def celery_detection(settings: Settings) -> list[float]:
             if not process.is_alive():
                 noticed = time.monotonic_ns()
                 with lock:
-                    seen[process.pid or 0] = noticed
+                    seen.setdefault(process.pid or 0, []).append(noticed)
                 process.join(2)  # Celery's join_timeout
                 process = ctx.Process(target=targets.crash_after, args=(log_path, low, high))
                 process.start()
@@ -431,8 +436,11 @@ def celery_detection(settings: Settings) -> list[float]:
         poller.join()
     samples = []
     for kind, pid, ns in targets.read_log(log_path):
-        if kind == targets.EXIT and pid in seen:
-            samples.append((seen[pid] - ns) / 1e6)
+        # Pids are reused (a busy machine can wrap a pid_max of 32,768 in seconds):
+        # an exit is noticed by the first notice of its pid that follows it.
+        later = [t for t in seen.get(pid, ()) if t >= ns] if kind == targets.EXIT else []
+        if later:
+            samples.append((min(later) - ns) / 1e6)
     os.unlink(log_path)
     return samples
 

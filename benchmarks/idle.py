@@ -112,6 +112,9 @@ class Watched:
         raise RuntimeError(f"{self.label}: fewer than {n} children after {timeout:.0f} s")
 
     def stop(self) -> None:
+        if self.key in ("supervisord", "circus"):
+            crash.stop_tool(self.process, timeout=60)
+            return
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -145,7 +148,7 @@ def _start_tool(key: str, tool: str, binary: str, tiny: str, n: int) -> Watched:
         config = crash.circus_config(workdir, argv, numprocesses=n)
         command = [binary, str(config)]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, text=True)
+                               stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     return Watched(key, f"{tool} (defaults), {n} idle tiny programs", process)
 
 
