@@ -179,7 +179,7 @@ MAX_TIMEOUT: Final = 365 * 24 * 3600.0
 INFINITY, or for milliseconds given as seconds."""
 
 
-def _check_not_absurd(child_id: str, field: str, value: float) -> None:
+def _check_not_absurd(child_id: str | None, field: str, value: float) -> None:
     if MAX_TIMEOUT < value < math.inf:
         _fail(child_id, field, f"at most {MAX_TIMEOUT:.0f} seconds (a year), or INFINITY "
               "(seconds, not milliseconds)", value)
@@ -209,8 +209,10 @@ def _check_significant(child_id: str, significant: Any, restart: Restart) -> Non
 class Heartbeat:
     """Liveness pings for process and thread children.
 
-    The supervisor pings the child every ``interval`` seconds; a child that has not
-    answered for ``timeout`` seconds is *hung*: it is stopped (killed if it does not
+    The supervisor pings the child every ``interval`` seconds (a process child
+    answers from a small thread; a thread child must call :func:`otp_py.heartbeat`);
+    a child that has not answered a ping within ``timeout`` seconds of it (checked at
+    the next ping) is *hung*: it is stopped (killed if it does not
     stop within its shutdown timeout), reported with a :class:`~otp_py.reasons.Hung`
     reason, and restarted per its restart type.
     """
@@ -225,6 +227,8 @@ class Heartbeat:
                 _fail(None, field, "a number of seconds", value, type_error=True)
             if not math.isfinite(value) or value <= 0:
                 _fail(None, field, "a positive, finite number of seconds", value)
+            _check_not_absurd(None, field, value)
+
 
 
 @attrs.frozen
@@ -254,6 +258,7 @@ class LoopWatchdog:
                 _fail(None, field, "a number of seconds", value, type_error=True)
             if not math.isfinite(value) or value <= 0:
                 _fail(None, field, "a positive, finite number of seconds", value)
+            _check_not_absurd(None, field, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -352,6 +357,8 @@ class ChildSpec:
             ):
                 _fail(cid, "start", "an argv for a command child: a non-empty list of strings "
                       "or a command line", start, type_error=not isinstance(start, str))
+            if any("\0" in a for a in argv):
+                _fail(cid, "start", "an argv without NUL characters", argv)
             object.__setattr__(self, "start", argv)
             return
         if not callable(start):
@@ -408,6 +415,10 @@ class ChildSpec:
             and all(isinstance(k, str) and isinstance(v, str) for k, v in self.env.items())
         ):
             _fail(cid, "env", "a mapping of str to str", self.env, type_error=True)
+        for name, value in (self.env or {}).items():
+            if not name or "=" in name or "\0" in name or "\0" in value:
+                _fail(cid, "env", "variable names without '=' or NUL, and values without "
+                      "NUL", f"{name}={value}")
         if not isinstance(self.ready, bool):
             _fail(cid, "ready", "True or False", self.ready, type_error=True)
         if self.ready and backend == "command":

@@ -45,6 +45,9 @@ __all__ = [
     "Verdict",
 ]
 
+_MAX_SECONDS = 365 * 24 * 3600.0
+"""The longest period or delay accepted: a year (more is milliseconds given as seconds)."""
+
 RandomSource = Callable[[], float]
 """A function returning uniform floats in [0, 1), like ``random.Random().random``."""
 
@@ -155,6 +158,9 @@ class SlidingWindow(IntensityPolicy):
     @period.validator
     def _check_period(self, _: Any, value: Any) -> None:
         _number("SlidingWindow", "period", value, minimum=0, inclusive=False)
+        if value > _MAX_SECONDS:
+            raise SpecError(None, "period", f"SlidingWindow.period must be at most a year "
+                            f"({_MAX_SECONDS:.0f} s; seconds, not milliseconds); got {value!r}")
 
     def budget(self, random: RandomSource) -> Budget:
         return _WindowBudget(self.max_restarts, float(self.period))

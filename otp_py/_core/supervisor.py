@@ -443,7 +443,12 @@ class SupervisorCore:
                 child.restarts += 1
             child.state = RUNNING
             now = child.started_at = self._now
-            self._budget.on_started(child.id, now)
+            try:
+                self._budget.on_started(child.id, now)
+            except Exception as exc:  # the child runs; the supervisor cannot go on
+                self._deferred.appendleft(ev.Stop(Abnormal(
+                    f"intensity policy {self.spec.intensity!r} raised {exc!r} on the start "
+                    f"of {child.id!r}")))
             self._outbox.append(ev.Emit(rp.ChildStarted(
                 self.path, now, child.id, spec.is_supervisor, child.restarts
             )))
@@ -574,7 +579,12 @@ class SupervisorCore:
         if child.timer is not None:
             self._cancel_backoff(child)
         self._children.pop(child.id, None)
-        self._budget.forget(child.id)
+        try:
+            self._budget.forget(child.id)
+        except Exception as exc:
+            self._deferred.appendleft(ev.Stop(Abnormal(
+                f"intensity policy {self.spec.intensity!r} raised {exc!r} forgetting "
+                f"{child.id!r}")))
 
     def _cancel_backoff(self, child: _Child) -> None:
         """Cancel the delayed restart ``child`` waits for, and its group's."""
@@ -630,13 +640,22 @@ class SupervisorCore:
         spec = child.spec
         own = None if spec.is_supervisor else getattr(spec, "decider", None)
         decider: Decider = own or self._decider
-        decision = decider.decide(child.restart, reason)
+        try:
+            decision = decider.decide(child.restart, reason)
+        except Exception as exc:
+            self._user_code_failed(child, reason, stderr, f"failure decider {decider!r}", exc)
+            return
         action = decision.action
         if action in (Action.RESTART, Action.IGNORE):
             if action is Action.IGNORE:
                 verdict = Verdict.now()
             else:
-                verdict = self._budget.on_failure(child.id, self._now)
+                try:
+                    verdict = self._budget.on_failure(child.id, self._now)
+                except Exception as exc:
+                    self._user_code_failed(
+                        child, reason, stderr, f"intensity policy {self.spec.intensity!r}", exc)
+                    return
             if verdict.allow and decision.delay is not None:
                 verdict = Verdict.after(decision.delay)
             if not verdict.allow:
@@ -679,13 +698,29 @@ class SupervisorCore:
                 return
         self._begin_shutdown(Shutdown())
 
+    def _user_code_failed(
+        self, child: _Child, reason: ExitReason, stderr: str | None, what: str, exc: Exception
+    ) -> None:
+        """User code asked to decide about an exit (a decider rule, an intensity
+        policy) raised: the supervisor cannot decide, so it exits, abnormally, with
+        the error as its reason. Errors always propagate; nothing is only logged."""
+        self._record_exit(child, reason, "", stderr=stderr)
+        self._forget_ref(child)
+        self._begin_shutdown(Abnormal(f"{what} raised {exc!r} deciding about {child.id!r}"))
+
     def _restart(
         self, child: _Child, verdict: Verdict | None = None, record: rp.ExitRecord | None = None
     ) -> None:
         """OTP's restart/2: count the restart (unless ``verdict`` was already given),
         then run the strategy's plan."""
         if verdict is None:
-            verdict = self._budget.on_failure(child.id, self._now)
+            try:
+                verdict = self._budget.on_failure(child.id, self._now)
+            except Exception as exc:
+                self._begin_shutdown(Abnormal(
+                    f"intensity policy {self.spec.intensity!r} raised {exc!r} deciding about "
+                    f"{child.id!r}"))
+                return
         if not verdict.allow:
             self._give_up(child, verdict.why)
             return

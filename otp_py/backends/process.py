@@ -97,7 +97,7 @@ class ProcessRunner:
         self._shipped: ExitReason | None = None
         self._exit_fd: int | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
-        self._last_pong = 0.0
+        self._ping_sent: float | None = None  # when the unanswered ping went out
         self.pid: int | None = None
 
     def launch(self) -> None:
@@ -138,7 +138,6 @@ class ProcessRunner:
         loop.add_reader(self._exit_fd, self._on_exit)
         loop.add_reader(parent_conn.fileno(), self._on_message)
         if spec.heartbeat is not None:
-            self._last_pong = loop.time()
             self._heartbeat = loop.call_later(spec.heartbeat.interval, self._ping)
 
     def _fork(
@@ -191,7 +190,7 @@ class ProcessRunner:
                 self._ready = True
                 self._sink.up()
         elif kind == "pong":
-            self._last_pong = self._env.loop.time()
+            self._ping_sent = None  # answered
         elif kind == "exit":
             self._shipped = message[1]
 
@@ -274,17 +273,29 @@ class ProcessRunner:
     # -- heartbeat
 
     def _ping(self) -> None:
+        """Every interval: a child silent for ``timeout`` since the ping it has not
+        answered is hung; otherwise ping it (if it has answered the last one).
+
+        Silence is counted from the unanswered ping, not from the last answer: when
+        the supervisor's own loop stalls, no ping goes out, and the child is not
+        blamed for the gap. (Answers that arrived during a stall are read before this
+        timer runs: asyncio handles I/O before timers.)"""
         self._heartbeat = None
         if self._reported:
             return
         loop = self._env.loop
-        silent = loop.time() - self._last_pong
+        now = loop.time()
         timeout = self._spec.heartbeat.timeout
-        if silent > timeout:
-            self._sink.hung(Hung(f"no answer to pings for {silent:.3g} s (timeout {timeout:g} s)"))
-            return
-        with contextlib.suppress(OSError, ValueError):
-            self._conn.send(("ping",))
+        if self._ping_sent is not None:
+            silent = now - self._ping_sent
+            if silent > timeout:
+                self._sink.hung(Hung(
+                    f"no answer to a ping for {silent:.3g} s (timeout {timeout:g} s)"))
+                return
+        else:
+            with contextlib.suppress(OSError, ValueError):
+                self._conn.send(("ping",))
+                self._ping_sent = now
         self._heartbeat = loop.call_later(self._spec.heartbeat.interval, self._ping)
 
 

@@ -9,10 +9,11 @@ a plain ``fork()`` of it, with everything already imported.
 
 Protocol (a Unix stream socket; the supervisor holds one end, the server the other):
 
-* supervisor -> server: an 8-byte length and two file descriptors (the child's
-  end of its pipe to the supervisor, and the write end of a *status pipe*) by
-  ``SCM_RIGHTS``, then the pickled request ``(sys_path or None, target, args,
-  kwargs, options)``;
+* supervisor -> server: an 8-byte length and two or three file descriptors (the
+  child's end of its pipe to the supervisor, the write end of a *status pipe*, and
+  optionally the child's standard error) by ``SCM_RIGHTS``, then the pickle of
+  ``(sys_path or None, request)``, where ``request`` is itself the pickle of
+  ``(target, args, kwargs, options)``, unpickled only once the path is in place;
 * server -> supervisor: an 8-byte length, then the pickled reply ``("ok", pid)`` or
   ``("error", text)``.
 
@@ -134,7 +135,9 @@ class ForkServer:
             assert sock is not None
             path = tuple(sys.path)
             send_path = None if path == self._sent_path else list(path)
-            payload = pickle.dumps((send_path, target, args, kwargs, options))
+            # The path travels outside the request: it must be in place before the
+            # request (whose target may live on it) is unpickled.
+            payload = pickle.dumps((send_path, pickle.dumps((target, args, kwargs, options))))
             try:
                 socket.send_fds(sock, [_LENGTH.pack(len(payload))], fds)
                 sock.sendall(payload)
@@ -256,7 +259,7 @@ class _Server:
                 os.close(fd)
             self.reply(("error", f"cannot load the child's target: {exc!r}"))
             return True
-        _, target, args, kwargs, options = request
+        target, args, kwargs, options = request
         gc.freeze()  # what is imported now is shared with every child, untouched by GC
         pid = os.fork()
         if pid == 0:  # the child
@@ -269,17 +272,16 @@ class _Server:
         return True
 
     def load(self, payload: bytes) -> Any:
+        path, request = pickle.loads(payload)
+        if path is not None:
+            sys.path[:] = path
         try:
-            request = pickle.loads(payload)
+            return pickle.loads(request)
         except (AttributeError, ModuleNotFoundError):
             if self.main_ready:
                 raise
             self.prepare_main()
-            request = pickle.loads(payload)
-        path = request[0]
-        if path is not None:
-            sys.path[:] = path
-        return request
+            return pickle.loads(request)
 
     def prepare_main(self) -> None:
         """Import the supervisor's main module as ``__mp_main__``, as multiprocessing

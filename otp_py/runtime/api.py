@@ -22,7 +22,6 @@ import atexit
 import contextlib
 import signal
 import threading
-import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -294,6 +293,7 @@ class Supervisor:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 return None
+        _started.discard(self)
         return self._tree.done.result() if self._tree.done.done() else None
 
     def kill(self, timeout: float | None = None) -> ExitReason | None:
@@ -461,13 +461,24 @@ def start(
         outcome(tree)
     handle = Supervisor(tree, tree.root.path, thread)
     _started.add(handle)
+    _stop_at_exit()
     return handle
 
 
-_started: weakref.WeakSet[Supervisor] = weakref.WeakSet()
+_started: set[Supervisor] = set()
+"""Handles of trees start() left running (held strongly: a caller may drop its
+handle, and the tree must still be stopped at exit). A stopped tree leaves it."""
 
 
-@atexit.register
+def _stop_at_exit() -> None:
+    """Register (again) the exit hook that stops started trees. atexit runs hooks
+    last-registered first; registering at every start() puts ours ahead of
+    multiprocessing's, which would otherwise join the tree's fork and spawn
+    children for ever before the tree could stop them."""
+    atexit.unregister(_stop_started_trees)
+    atexit.register(_stop_started_trees)
+
+
 def _stop_started_trees() -> None:
     """At interpreter exit, stop in order the trees :func:`start` left running (their
     threads are daemons and would otherwise die mid-flight; the guardian would still
@@ -476,6 +487,7 @@ def _stop_started_trees() -> None:
         if handle.running:
             with contextlib.suppress(Exception):
                 handle.stop()
+    _started.clear()
 
 
 async def _serve(

@@ -65,8 +65,19 @@ class Watchdog:
                 if lag > config.threshold and not self._stopped.is_set():
                     logger.warning("otp_py: the event loop lagged %.3g s", lag)
                 continue
-            culprits = self._find_culprits()
-            self._answered.wait()  # until the loop turns again (or we are stopped)
+            # Blocked. Look at the stack now and at every timeout until the loop turns:
+            # tasks may block it one after another, and each is to blame.
+            found: list[Any] = []
+            suspects: list[Any] = []
+            while True:
+                runners, on_stack = self._find_culprits()
+                if on_stack:
+                    found += [runner for runner in runners if runner not in found]
+                else:
+                    suspects = runners
+                if self._answered.wait(config.timeout):
+                    break
+            culprits = found or suspects
             if self._stopped.is_set():
                 return
             lag = time.monotonic() - sent
@@ -84,7 +95,9 @@ class Watchdog:
                 runners = []
         return runners
 
-    def _find_culprits(self) -> list[Any]:
+    def _find_culprits(self) -> tuple[list[Any], bool]:
+        """The task child on the loop's stack (and True), or every task child (and
+        False) when none is: then all of them are suspect."""
         runners = self._task_runners()
         frames = {}
         for runner in runners:
@@ -96,9 +109,9 @@ class Watchdog:
         while stack is not None:
             runner = frames.get(id(stack))
             if runner is not None:
-                return [runner]
+                return [runner], True
             stack = stack.f_back
-        return runners  # no task child on the stack: all of them are suspect
+        return runners, False
 
     def _report(self, culprits: list[Any], lag: float) -> None:
         timeout = self._config.timeout
