@@ -5,58 +5,67 @@ much failure is too much (intensity policies), nest supervisors into a tree, and
 it contain and heal failures. This module only re-exports the public API.
 """
 
-from otp_py import reasons, reports
-from otp_py._core.decider import Decider, Decision, OnExitCode, OnSignal
-from otp_py._core.intensity import (
-    Budget,
-    Combined,
-    DecayingFailureCount,
-    ExponentialBackoff,
-    IntensityPolicy,
-    SharedBudget,
-    SlidingWindow,
-    Verdict,
-)
-from otp_py._core.simulate import Simulation, StartFails, simulate
-from otp_py._core.strategies import (
-    OneForAll,
-    OneForOne,
-    RestartPlan,
-    RestartStrategy,
-    RestForOne,
-    Siblings,
-    SimpleOneForOne,
-)
-from otp_py._core.supervisor import ChildCounts, ChildInfo
-from otp_py._core.table import RESTART_TABLE, Outcome
-from otp_py._core.types import BRUTAL_KILL, INFINITY, AutoShutdown, Restart
-from otp_py._errors import (
-    AlreadyPresentError,
-    AlreadyStartedError,
-    ChildNotFoundError,
-    ChildRestartingError,
-    ChildRunningError,
-    DoNotRestart,
-    IntensityExceededError,
-    NotSupportedError,
-    OtpError,
-    Shutdown,
-    ShutdownTree,
-    SpecError,
-    SpecTypeError,
-    StartChildError,
-    SupervisorExitError,
-    SupervisorNotRunningError,
-)
-from otp_py.backends.context import (
-    current_child,
-    heartbeat,
-    notify_ready,
-    stop_requested,
-    wait_for_stop,
-)
-from otp_py.runtime.api import AsyncSupervisor, Supervisor, run, start, supervise
-from otp_py.spec import ChildSpec, Heartbeat, LoopWatchdog, SupervisorSpec
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names load on first use
+    from otp_py import reasons, reports
+    from otp_py._core.decider import Decider, Decision, OnExitCode, OnSignal
+    from otp_py._core.intensity import (
+        Budget,
+        Combined,
+        DecayingFailureCount,
+        ExponentialBackoff,
+        IntensityPolicy,
+        SharedBudget,
+        SlidingWindow,
+        Verdict,
+    )
+    from otp_py._core.simulate import Simulation, StartFails, simulate
+    from otp_py._core.strategies import (
+        OneForAll,
+        OneForOne,
+        RestartPlan,
+        RestartStrategy,
+        RestForOne,
+        Siblings,
+        SimpleOneForOne,
+    )
+    from otp_py._core.supervisor import ChildCounts, ChildInfo
+    from otp_py._core.table import RESTART_TABLE, Outcome
+    from otp_py._core.types import BRUTAL_KILL, INFINITY, AutoShutdown, Restart
+    from otp_py._errors import (
+        AlreadyPresentError,
+        AlreadyStartedError,
+        ChildNotFoundError,
+        ChildRestartingError,
+        ChildRunningError,
+        DoNotRestart,
+        IntensityExceededError,
+        NotSupportedError,
+        OtpError,
+        Shutdown,
+        ShutdownTree,
+        SpecError,
+        SpecTypeError,
+        StartChildError,
+        SupervisorExitError,
+        SupervisorNotRunningError,
+    )
+    from otp_py.backends.context import (
+        current_child,
+        heartbeat,
+        notify_ready,
+        stop_requested,
+        wait_for_stop,
+    )
+    from otp_py.compat import (
+        MaxRestartsExceededError,
+        OFASupervisor,
+        raise_ping_timeout,
+    )
+    from otp_py.runtime.api import AsyncSupervisor, Supervisor, run, start, supervise
+    from otp_py.spec import ChildSpec, Heartbeat, LoopWatchdog, SupervisorSpec
 
 __version__ = "0.1.0"
 
@@ -129,10 +138,88 @@ __all__ = [
     "wait_for_stop",
 ]
 
-# The Celery 0.4 compatibility layer is built on the names above, so it is imported
-# last, once they all exist (otp_py.compat imports otp_py).
-from otp_py.compat import (
-    MaxRestartsExceededError,
-    OFASupervisor,
-    raise_ping_timeout,
-)
+# Where each public name lives. ``import otp_py`` loads nothing else: a name's module is
+# imported on first use (PEP 562), so a child process that only needs the child-side
+# functions, or a tool that only reads specs, does not pay for the runtime's imports.
+_WHERE: dict[str, str] = {
+    "AlreadyPresentError": "otp_py._errors",
+    "AlreadyStartedError": "otp_py._errors",
+    "AsyncSupervisor": "otp_py.runtime.api",
+    "AutoShutdown": "otp_py._core.types",
+    "BRUTAL_KILL": "otp_py._core.types",
+    "Budget": "otp_py._core.intensity",
+    "ChildCounts": "otp_py._core.supervisor",
+    "ChildInfo": "otp_py._core.supervisor",
+    "ChildNotFoundError": "otp_py._errors",
+    "ChildRestartingError": "otp_py._errors",
+    "ChildRunningError": "otp_py._errors",
+    "ChildSpec": "otp_py.spec",
+    "Combined": "otp_py._core.intensity",
+    "DecayingFailureCount": "otp_py._core.intensity",
+    "Decider": "otp_py._core.decider",
+    "Decision": "otp_py._core.decider",
+    "DoNotRestart": "otp_py._errors",
+    "ExponentialBackoff": "otp_py._core.intensity",
+    "Heartbeat": "otp_py.spec",
+    "INFINITY": "otp_py._core.types",
+    "IntensityExceededError": "otp_py._errors",
+    "IntensityPolicy": "otp_py._core.intensity",
+    "LoopWatchdog": "otp_py.spec",
+    "MaxRestartsExceededError": "otp_py.compat",
+    "NotSupportedError": "otp_py._errors",
+    "OFASupervisor": "otp_py.compat",
+    "OnExitCode": "otp_py._core.decider",
+    "OnSignal": "otp_py._core.decider",
+    "OneForAll": "otp_py._core.strategies",
+    "OneForOne": "otp_py._core.strategies",
+    "OtpError": "otp_py._errors",
+    "Outcome": "otp_py._core.table",
+    "RESTART_TABLE": "otp_py._core.table",
+    "RestForOne": "otp_py._core.strategies",
+    "Restart": "otp_py._core.types",
+    "RestartPlan": "otp_py._core.strategies",
+    "RestartStrategy": "otp_py._core.strategies",
+    "SharedBudget": "otp_py._core.intensity",
+    "Shutdown": "otp_py._errors",
+    "ShutdownTree": "otp_py._errors",
+    "Siblings": "otp_py._core.strategies",
+    "SimpleOneForOne": "otp_py._core.strategies",
+    "Simulation": "otp_py._core.simulate",
+    "SlidingWindow": "otp_py._core.intensity",
+    "SpecError": "otp_py._errors",
+    "SpecTypeError": "otp_py._errors",
+    "StartChildError": "otp_py._errors",
+    "StartFails": "otp_py._core.simulate",
+    "Supervisor": "otp_py.runtime.api",
+    "SupervisorExitError": "otp_py._errors",
+    "SupervisorNotRunningError": "otp_py._errors",
+    "SupervisorSpec": "otp_py.spec",
+    "Verdict": "otp_py._core.intensity",
+    "current_child": "otp_py.backends.context",
+    "heartbeat": "otp_py.backends.context",
+    "notify_ready": "otp_py.backends.context",
+    "raise_ping_timeout": "otp_py.compat",
+    "reasons": "otp_py.reasons",
+    "reports": "otp_py.reports",
+    "run": "otp_py.runtime.api",
+    "simulate": "otp_py._core.simulate",
+    "start": "otp_py.runtime.api",
+    "stop_requested": "otp_py.backends.context",
+    "supervise": "otp_py.runtime.api",
+    "wait_for_stop": "otp_py.backends.context",
+}
+_SUBMODULES = frozenset({"reasons", "reports"})
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otp_py' has no attribute {name!r}")
+    imported = _importlib.import_module(module)
+    value = imported if name in _SUBMODULES else getattr(imported, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
