@@ -60,10 +60,11 @@ class TaskRunner:
         if self._reported:
             return
         reason = Unstoppable(KILL_GRACE)
-        if self._env.make_report is not None:
-            self._sink.report(self._env.make_report(
-                ChildUnstoppable, child_id=self._env.path[-1],
-                detail=f"task {self._task.get_name()!r} ignored cancellation"))
+        report = self._env.make_report(
+            ChildUnstoppable, child_id=self._env.path[-1],
+            detail=f"task {self._task.get_name()!r} ignored cancellation")
+        if report is not None:
+            self._sink.report(report)
         self._finish(reason)
 
     def describe(self) -> dict[str, Any]:

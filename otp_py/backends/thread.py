@@ -123,11 +123,12 @@ class ThreadRunner:
         timeout = 0.0 if shutdown is BRUTAL_KILL else float(shutdown)
         with _stragglers_lock:
             _stragglers.add(self._thread)
-        if self._env.make_report is not None:
-            self._sink.report(self._env.make_report(
-                ChildUnstoppable, child_id=self._env.path[-1],
-                detail=f"thread {self._thread.name!r} (ident {self._thread.ident}) is still "
-                       "running; threads cannot be killed"))
+        report = self._env.make_report(
+            ChildUnstoppable, child_id=self._env.path[-1],
+            detail=f"thread {self._thread.name!r} (ident {self._thread.ident}) is still "
+                   "running; threads cannot be killed")
+        if report is not None:
+            self._sink.report(report)
         self._finish(Unstoppable(timeout))
         self._reported = True
 
