@@ -236,4 +236,4 @@ def no_memory_limit_option() -> bool:
 
     names = [f.name for cls in (otp.ChildSpec, otp.SupervisorSpec)
              for f in attrs.fields(cls)]
-    return not any("mem" in name or "rss" in name or "limit" in name for name in names)
+    return not any("mem" in name or "rss" in name for name in names)
