@@ -27,7 +27,11 @@ from otp_py.backends import reasons
 from otp_py.backends.base import BackendEnv, ChildSink
 from otp_py.backends.context import ChildContext, set_current
 
-__all__ = ["ThreadRunner", "start", "stragglers"]
+__all__ = ["KILL_GRACE", "ThreadRunner", "start", "stragglers"]
+
+KILL_GRACE = 1.0
+"""Seconds an abandoned thread (its start timed out) may take to honour its stop token
+before it is declared unstoppable."""
 
 _LAST_ACT_GRACE = 0.5
 """Seconds to wait for a thread that has posted its end to actually finish."""
@@ -119,8 +123,17 @@ class ThreadRunner:
         self._stop.set()
         if self._reported:
             return
+        if not self._ready:
+            # An abandoned start (its start timeout ran out): nobody waits for it, so
+            # give it a moment to honour its stop token before calling it unstoppable.
+            self._env.loop.call_later(KILL_GRACE, self._declare_unstoppable, KILL_GRACE)
+            return
         shutdown = self._spec.shutdown
-        timeout = 0.0 if shutdown is BRUTAL_KILL else float(shutdown)
+        self._declare_unstoppable(0.0 if shutdown is BRUTAL_KILL else float(shutdown))
+
+    def _declare_unstoppable(self, timeout: float) -> None:
+        if self._reported:
+            return
         with _stragglers_lock:
             _stragglers.add(self._thread)
         report = self._env.make_report(
@@ -130,7 +143,6 @@ class ThreadRunner:
         if report is not None:
             self._sink.report(report)
         self._finish(Unstoppable(timeout))
-        self._reported = True
 
     def describe(self) -> dict[str, Any]:
         return {"thread": self._thread.name, "ident": self._thread.ident}

@@ -448,11 +448,6 @@ def test_a_child_never_ready_fails_the_init_or_is_retried_until_escalation(
     _start_failure_cell(backend, "never", reasons.StartTimeout(START_TIMEOUT), tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: at its start timeout a thread child is killed, and a thread kill declares it "
-    "unstoppable at once (a ChildUnstoppable report: 'did not stop and cannot be "
-    "killed'), even when it honours its stop token and ends a moment later: a false "
-    "alarm for every never-ready thread child"))
 def test_a_never_ready_thread_that_honours_its_stop_is_not_reported_unstoppable() -> None:
     leaks = Baseline()
     recorder = Recorder()
