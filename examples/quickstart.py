@@ -14,5 +14,4 @@ if __name__ == "__main__":
     tree = otp.SupervisorSpec(id="root", children=[otp.ChildSpec.process("worker", worker)])
     with otp.start(tree, on_report=show) as sup:
         os.kill(sup.which_children()[0].pid, signal.SIGKILL)     # kill -9 the child
-        restarted.wait(10)
-        print("back as pid", sup.which_children()[0].pid)
+        restarted.wait(10)                                       # ...and it is back
