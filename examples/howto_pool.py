@@ -18,22 +18,16 @@ def square(n: int) -> int:
     return n * n
 
 
-def ignore_sigterm() -> None:
-    # The graceful stop is a SIGTERM to the child's whole process group. Workers
-    # that ignore it finish their task; the child then closes the pool in order.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 def serve(workers: int) -> None:
-    pool = multiprocessing.Pool(workers, initializer=ignore_sigterm)
     try:
-        print("squares:", pool.map(square, range(6)), flush=True)
-        otp.notify_ready()  # the spec says ready=True: we are up now
-        while True:
-            pool.map(square, range(1000))
-    finally:  # a stop raises otp.Shutdown here, a crash its own exception
-        pool.close()
-        pool.join()
+        # Leaving the with-block terminates the workers in order: a stop is a SIGTERM
+        # to this process alone, raised here as otp.Shutdown.
+        with multiprocessing.Pool(workers) as pool:
+            print("squares:", pool.map(square, range(6)), flush=True)
+            otp.notify_ready()  # the spec says ready=True: we are up now
+            while True:
+                pool.map(square, range(1000))
+    finally:
         print("pool closed", flush=True)
 
 
