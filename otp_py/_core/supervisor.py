@@ -38,6 +38,21 @@ The semantics are those of OTP's ``supervisor.erl`` (OTP 25), rule for rule:
   children at once, under one timer.
 * **auto_shutdown** and **significant** children: as OTP 24+.
 
+Beyond OTP, each off until asked for:
+
+* **The failure decider** (:mod:`otp_py._core.decider`) may override the table for
+  chosen exceptions, exit codes and signals: restart (with its own delay), stop,
+  escalate at once, shut the whole tree down, or restart without charging the budget.
+  A nested supervisor is judged by its parent's decider.
+* **Hung children** (``ChildHung``, from heartbeats and the loop watchdog) are stopped
+  like any child, then decided about as if they had ended with the hang's reason.
+* **Crash history**: every exit is kept (the last :data:`HISTORY_LENGTH` per child);
+  giving up reports the exits that charged the budget.
+* **Shared budgets** (:class:`~otp_py.SharedBudget`): supervisors naming one budget
+  charge one bookkeeping, which lives while any of them runs.
+* **User code that decides** (a decider rule, an intensity policy, a strategy) and
+  raises makes the supervisor exit abnormally with the error: errors propagate.
+
 Cost: every per-event path for one_for_one and simple_one_for_one is O(1) in the
 number of children (dicts keyed by id and by ref; strategies see a view, not a copy).
 """
