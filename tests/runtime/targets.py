@@ -65,8 +65,11 @@ def fail_before_ready() -> None:
 
 
 def write_pid_and_run(path: str) -> None:
-    with open(path, "w") as f:
+    # Written whole or not at all: a child killed mid-write must not leave an empty
+    # pid file behind for the test to read.
+    with open(path + ".tmp", "w") as f:
         f.write(str(os.getpid()))
+    os.replace(path + ".tmp", path)
     run_forever()
 
 
