@@ -73,7 +73,9 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
     ],
     "from_supervisord.py": [
         "supervisord/queue: started worker_1",
-        "nothing to report",
+        # The command child shares the example's stdout, so its line may land in
+        # the middle of a report line the supervisor is printing at that moment.
+        re.compile(r".*nothing to report"),
         "supervisord: report exited: exited with status 2; keep",
         "web: running",
         "report: stopped",
