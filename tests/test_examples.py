@@ -265,10 +265,15 @@ sys.exit(code)
 
 
 def run_example(name: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    # An example's stdout is a pipe here, so it is block-buffered and each print()
+    # reaches it in one write, as when a user pipes the example into a file. With
+    # PYTHONUNBUFFERED (set by some CI runners) print() writes the text and its newline
+    # separately, and a child sharing the pipe can land its line between the two.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
     return subprocess.run(
         [sys.executable, "-c", RUNNER, str(EXAMPLES / name), str(timeout), str(LEFTOVER_GRACE)],
         capture_output=True, text=True, timeout=timeout + LEFTOVER_GRACE + 30,
-        check=False, cwd=ROOT,
+        check=False, cwd=ROOT, env=env,
     )
 
 
