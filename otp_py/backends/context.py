@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import time
 from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "ChildContext",
@@ -31,7 +32,9 @@ __all__ = [
 class ChildContext:
     """The supervisor's side of a running child, as seen from inside it."""
 
-    __slots__ = ("_on_ready", "_ready", "_stop_wait", "_stopped", "last_tick", "path")
+    __slots__ = (
+        "_on_ready", "_ready", "_stop_wait", "_stopped", "forward", "last_tick", "path"
+    )
 
     def __init__(
         self,
@@ -39,8 +42,12 @@ class ChildContext:
         on_ready: Callable[[], None] | None = None,
         stopped: Callable[[], bool] | None = None,
         stop_wait: Callable[[float | None], bool] | None = None,
+        forward: Callable[[Any], None] | None = None,
     ) -> None:
         self.path = path
+        # A process child's line for reports to its supervisor (a subtree in a
+        # process of its own forwards its reports through it); None elsewhere.
+        self.forward = forward
         self._on_ready = on_ready
         self._ready = False
         self._stopped = stopped

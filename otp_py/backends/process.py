@@ -2,7 +2,8 @@
 
 The child runs :func:`otp_py.backends.process_child.bootstrap` first (process group,
 parent-death signal, SIGTERM as :class:`otp_py.Shutdown`, heartbeat responder), then
-the target. Its end is seen the moment it happens: a pidfd (fork, spawn) or the fork
+the target (a subtree running as the child also forwards its reports over the
+child's pipe). Its end is seen the moment it happens: a pidfd (fork, spawn) or the fork
 server's status pipe (forkserver) is registered with the event loop. Its exit reason
 comes over its pipe (an exception's type, message and traceback text); failing that,
 from its exit status or the signal that killed it.
@@ -28,6 +29,7 @@ from typing import Any
 import attrs
 
 from otp_py._core.reasons import ExitReason, Hung
+from otp_py._core.reports import Report
 from otp_py.backends import reasons
 from otp_py.backends.base import BackendEnv, ChildSink
 from otp_py.backends.process_child import ChildOptions, bootstrap
@@ -198,6 +200,16 @@ class ProcessRunner:
             self._ping_sent = None  # answered
         elif kind == "exit":
             self._shipped = message[1]
+        elif kind == "report":
+            self._forwarded(message[1])
+
+    def _forwarded(self, report: Any) -> None:
+        """A report from a subtree running in this child: its paths start at the
+        subtree's root, which sits at our path in this tree."""
+        if not isinstance(report, Report):
+            return
+        prefix = self._env.path[:-1]
+        self._sink.report(attrs.evolve(report, path=(*prefix, *report.path)))
 
     def _stop_reading(self) -> None:
         with contextlib.suppress(ValueError, OSError):

@@ -75,7 +75,8 @@ def bootstrap(
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     signal.signal(signal.SIGTERM, _raise_shutdown)
     os.register_at_fork(after_in_child=_reset_in_grandchild)
-    set_current(ChildContext(options.path, on_ready=lambda: send(("ready",))))
+    set_current(ChildContext(options.path, on_ready=lambda: send(("ready",)),
+                             forward=lambda report: send(("report", report))))
     if options.heartbeat:
         threading.Thread(target=_answer_pings, args=(conn, send), name="otp:heartbeat",
                          daemon=True).start()

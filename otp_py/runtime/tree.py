@@ -276,6 +276,9 @@ class Tree:
         self._live_runners = 0  # children whose end has not been reported yet
         self._watchdog: Any = None
         self._logging_wanted: bool | None = None
+        # False in a subtree whose reports are forwarded to the tree above, which
+        # logs them: a record is logged once, where the application configured logging.
+        self.log_reports = True
         self._request_ids = itertools.count(1)
         self._backends: dict[str, Any] = {}
         self._envs: dict[tuple[str, ...], BackendEnv] = {}
@@ -371,7 +374,7 @@ class Tree:
                 logger.exception("otp_py: report listener %r failed", listener)
         logging_wanted = self._logging_wanted
         if logging_wanted is None:
-            logging_wanted = self._logging_wanted = _someone_listens()
+            logging_wanted = self._logging_wanted = self.log_reports and _someone_listens()
         if logging_wanted:
             level = _log_level(report)
             if logger.isEnabledFor(level):

@@ -69,8 +69,9 @@ def spec(fork: bool) -> otp.SupervisorSpec:
 
 
 class Storm:
-    """A report listener: ``ready`` once both visible crashers were restarted a few
-    times (the leaf's crasher runs in the leaf's own process)."""
+    """A report listener: ``ready`` once the three crashers (at the root, in the
+    middle and in the leaf, whose reports come from the leaf's own process) were
+    each restarted a few times."""
 
     def __init__(self) -> None:
         self.ready = threading.Event()
@@ -79,7 +80,7 @@ class Storm:
     def __call__(self, report: rp.Report) -> None:
         if isinstance(report, rp.ChildStarted) and report.child_id == "crasher":
             self._counts[report.path] = report.restarts
-            if len(self._counts) == 2 and min(self._counts.values()) >= RESTARTS_BEFORE_READY:
+            if len(self._counts) == 3 and min(self._counts.values()) >= RESTARTS_BEFORE_READY:
                 self.ready.set()
 
 

@@ -188,6 +188,15 @@ def test_a_process_subtree_runs_its_children_and_escalates_as_a_child_exit(
         assert exited.path == ROOT
         assert exited.reason == reasons.Shutdown()  # a supervisor that gave up
         assert exited.outcome == "restart"
+        # The subtree's own reports reached our listener, placed in our tree, and
+        # before the subtree's exit: what the subtree decided, and why.
+        inner = recorder.of(rp.ChildExited, "worker")[0]
+        assert inner.path == (*ROOT, "sub")
+        assert inner.outcome == "give_up"
+        assert inner.reason == reasons.Signaled(signal.SIGKILL)
+        gave_up = recorder.of(rp.IntensityExceeded)[0]
+        assert gave_up.path == (*ROOT, "sub")
+        assert recorder.reports.index(gave_up) < recorder.reports.index(exited)
         recorder.wait_kind(rp.ChildStarted, "sub", count=2)
         wait_gone([sub_pid, worker], timeout=5)
         assert pid_of(sup, "sub") != sub_pid
@@ -196,8 +205,18 @@ def test_a_process_subtree_runs_its_children_and_escalates_as_a_child_exit(
     finally:
         final = sup.stop(30)
     assert final == reasons.Shutdown()
-    assert [r.child_id for r in recorder.of(rp.ChildTerminated)] == ["sub", "before"]
+    ours = [r for r in recorder.of(rp.ChildTerminated) if r.path == ROOT]
+    assert [r.child_id for r in ours] == ["sub", "before"]
     assert recorder.of(rp.ChildTerminated, "sub")[0].reason == reasons.Shutdown()
+    # The subtree stopped its children, in reverse order, before it ended.
+    inner = [r for r in recorder.of(rp.ChildTerminated) if r.path == (*ROOT, "sub")]
+    assert [r.child_id for r in inner][-3:] == ["k", "t", "worker"]
+    assert recorder.reports.index(inner[-1]) < recorder.reports.index(ours[0])
+    # Every started child of the subtree was announced before the subtree itself.
+    first_sub = recorder.of(rp.ChildStarted, "sub")[0]
+    inner_started = [r for r in recorder.of(rp.ChildStarted) if r.path == (*ROOT, "sub")]
+    assert [r.child_id for r in inner_started][:3] == ["worker", "t", "k"]
+    assert recorder.reports.index(inner_started[2]) < recorder.reports.index(first_sub)
 
 
 def test_a_process_subtree_that_fails_to_start_fails_its_parents_start() -> None:
@@ -215,3 +234,35 @@ def test_a_process_subtree_that_fails_to_start_fails_its_parents_start() -> None
         reasons.FailedToStartChild("sub", failed[0].reason)
     )
     assert "cannot start" in str(failed[0].reason)
+    # What failed inside the subtree reached us too, with its reason.
+    inner = [r for r in recorder.of(rp.ChildStartFailed, "w") if r.path == (*ROOT, "sub")]
+    assert len(inner) == 1
+    assert "cannot start" in str(inner[0].reason)
+
+
+def test_reports_cross_two_process_boundaries_with_their_tracebacks(
+    tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    marker = os.path.join(str(tmp_path), "crashed")
+    inner = otp.SupervisorSpec(id="inner", backend="process", children=[
+        otp.ChildSpec.task("k", targets.task_once, args=(marker, "raise")),
+    ])
+    outer = otp.SupervisorSpec(id="outer", backend="process", children=[inner])
+    recorder = Recorder()
+    caplog.set_level("INFO", logger="otp_py")
+    sup = otp.start(tree(outer), on_report=recorder)
+    try:
+        crashed = recorder.wait_kind(rp.ChildExited, "k")[0]
+        assert crashed.path == (*ROOT, "outer", "inner")
+        assert crashed.outcome == "restart"
+        assert isinstance(crashed.reason, reasons.Crashed)
+        assert crashed.reason.error_type == "ValueError"
+        assert "_act" in crashed.reason.traceback  # formatted where it was raised
+        restarted = recorder.wait_kind(rp.ChildStarted, "k", count=2)[1]
+        assert restarted.path == (*ROOT, "outer", "inner")
+        assert restarted.restarts == 1
+    finally:
+        assert sup.stop(30) == reasons.Shutdown()
+    # logged once, by the process the application runs in, under its place in the tree
+    lines = [r.getMessage() for r in caplog.records if r.name == "otp_py"]
+    assert lines.count("root/outer/inner: k exited: ValueError: boom; restart") == 1
