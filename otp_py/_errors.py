@@ -50,8 +50,12 @@ class SpecError(OtpError, ValueError):
     def __init__(self, child_id: object, field: str, message: str) -> None:
         self.child_id = child_id
         self.field = field
+        self._detail = message
         label = "spec" if child_id is None else f"child {child_id!r}"
         super().__init__(f"{label}: field {field!r}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable, e.g. from a subtree's process
+        return (type(self), (self.child_id, self.field, self._detail))
 
 
 class SpecTypeError(SpecError, TypeError):
@@ -97,6 +101,9 @@ class StartChildError(OtpError, RuntimeError):
         self.reason = reason
         super().__init__(f"child {child_id!r} failed to start: {reason}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.child_id, self.reason))
+
 
 class SupervisorNotRunningError(OtpError, RuntimeError):
     """The supervisor addressed has already exited."""
@@ -113,6 +120,9 @@ class SupervisorExitError(OtpError, RuntimeError):
         self.reason = reason
         where = "/".join(path) or "root"
         super().__init__(message or f"supervisor {where!r} exited: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason, str(self)))
 
 
 class IntensityExceededError(SupervisorExitError):
@@ -131,6 +141,9 @@ class IntensityExceededError(SupervisorExitError):
     ) -> None:
         self.history = history
         super().__init__(path, reason, message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason, self.history, str(self)))
 
 
 class Shutdown(Exception):  # noqa: N818 - named after OTP's exit reason

@@ -33,7 +33,7 @@ class ChildContext:
     """The supervisor's side of a running child, as seen from inside it."""
 
     __slots__ = (
-        "_on_ready", "_ready", "_stop_wait", "_stopped", "forward", "last_tick", "path"
+        "_on_ready", "_ready", "_stop_wait", "_stopped", "last_tick", "path", "receive", "send"
     )
 
     def __init__(
@@ -42,12 +42,14 @@ class ChildContext:
         on_ready: Callable[[], None] | None = None,
         stopped: Callable[[], bool] | None = None,
         stop_wait: Callable[[float | None], bool] | None = None,
-        forward: Callable[[Any], None] | None = None,
+        send: Callable[[Any], None] | None = None,
+        receive: Callable[[], Any] | None = None,
     ) -> None:
         self.path = path
-        # A process child's line for reports to its supervisor (a subtree in a
-        # process of its own forwards its reports through it); None elsewhere.
-        self.forward = forward
+        # A process child's pipe to its supervisor: a subtree in a process of its
+        # own forwards its reports and answers calls through it. None elsewhere.
+        self.send = send
+        self.receive = receive
         self._on_ready = on_ready
         self._ready = False
         self._stopped = stopped

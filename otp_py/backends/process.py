@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import multiprocessing
 import os
+import pickle
 import signal
 import struct
 from multiprocessing.connection import Connection
@@ -30,6 +32,7 @@ import attrs
 
 from otp_py._core.reasons import ExitReason, Hung
 from otp_py._core.reports import Report
+from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends import reasons
 from otp_py.backends.base import BackendEnv, ChildSink
 from otp_py.backends.process_child import ChildOptions, bootstrap
@@ -105,6 +108,8 @@ class ProcessRunner:
         self._exit_fd: int | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
         self._ping_sent: float | None = None  # when the unanswered ping went out
+        self._calls: dict[int, asyncio.Future[Any]] = {}  # calls to a subtree in the child
+        self._call_ids = itertools.count(1)
         self.pid: int | None = None
 
     def launch(self) -> None:
@@ -202,6 +207,14 @@ class ProcessRunner:
             self._shipped = message[1]
         elif kind == "report":
             self._forwarded(message[1])
+        elif kind == "reply":
+            _, call_id, ok, value = message
+            future = self._calls.pop(call_id, None)
+            if future is not None and not future.done():
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
 
     def _forwarded(self, report: Any) -> None:
         """A report from a subtree running in this child: its paths start at the
@@ -210,6 +223,34 @@ class ProcessRunner:
             return
         prefix = self._env.path[:-1]
         self._sink.report(attrs.evolve(report, path=(*prefix, *report.path)))
+
+    async def call(self, path: tuple[str, ...], request: Any) -> Any:
+        """Ask the subtree running in this child (its supervisor at ``path``, from
+        the subtree's root) and wait for its answer."""
+        where = "/".join((*self._env.path[:-1], *path))
+        if self._reported:
+            raise SupervisorNotRunningError(f"no running supervisor at {where!r}")
+        call_id = next(self._call_ids)
+        try:
+            message = pickle.dumps(("call", call_id, path, request))
+        except Exception as exc:
+            raise TypeError(f"cannot send this call to the subtree at {where!r} (it runs "
+                            f"in a process of its own): {exc}") from exc
+        future: asyncio.Future[Any] = self._env.loop.create_future()
+        self._calls[call_id] = future
+        try:
+            self._conn.send_bytes(message)
+        except (OSError, ValueError) as exc:
+            self._calls.pop(call_id, None)
+            raise SupervisorNotRunningError(f"no running supervisor at {where!r}") from exc
+        return await future
+
+    def _fail_calls(self) -> None:
+        calls, self._calls = self._calls, {}
+        for future in calls.values():
+            if not future.done():
+                future.set_exception(SupervisorNotRunningError(
+                    f"the subtree at {'/'.join(self._env.path)!r} has exited"))
 
     def _stop_reading(self) -> None:
         with contextlib.suppress(ValueError, OSError):
@@ -230,6 +271,7 @@ class ProcessRunner:
                 self._handle(self._conn.recv())
         self._stop_reading()
         self._conn.close()
+        self._fail_calls()
         returncode = self._child.returncode()
         self._cleanup_group()
         reason = self._reason(returncode)

@@ -76,7 +76,7 @@ def bootstrap(
     signal.signal(signal.SIGTERM, _raise_shutdown)
     os.register_at_fork(after_in_child=_reset_in_grandchild)
     set_current(ChildContext(options.path, on_ready=lambda: send(("ready",)),
-                             forward=lambda report: send(("report", report))))
+                             send=send, receive=conn.recv))
     if options.heartbeat:
         threading.Thread(target=_answer_pings, args=(conn, send), name="otp:heartbeat",
                          daemon=True).start()

@@ -222,10 +222,8 @@ async def _children(
         }
         nodes.append(node)
         if info.is_supervisor and info.state == "running":
-            if info.spec.backend == "inline":
-                nested.append((node, sup.at(info.id)))
-            else:
-                node["note"] = "a subtree in its own OS process; its children are not shown"
+            # (a subtree in a process of its own answers through its pipe)
+            nested.append((node, sup.at(info.id)))
     results = await asyncio.gather(
         *(_children(handle, node["path"], recorder, timeout) for node, handle in nested)
     )

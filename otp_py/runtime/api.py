@@ -25,8 +25,6 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
-import attrs
-
 from otp_py._core import events as ev
 from otp_py._core.reasons import ExitReason
 from otp_py._core.reports import ExitRecord
@@ -83,12 +81,6 @@ def outcome(tree: Tree) -> ExitReason:
     return reason
 
 
-def _with_details(info: ChildInfo, runner: Any) -> ChildInfo:
-    if runner is None or info.ref is None:
-        return info
-    return attrs.evolve(info, details=runner.describe())
-
-
 class AsyncSupervisor:
     """A handle on a running supervisor, for asyncio code on the tree's loop."""
 
@@ -105,14 +97,7 @@ class AsyncSupervisor:
         in start order."""
         path = _sup_path(self.path, supervisor)
         result: list[ChildInfo] = await self._tree.call(path, ev.WhichChildren())
-        node = self._tree.nodes.get(path)
-        if node is None:
-            return result
-        runners = node.children
-        return [
-            info if info.ref is None else _with_details(info, runners.get(info.ref))
-            for info in result
-        ]
+        return self._tree.with_details(path, result)
 
     async def count_children(self, supervisor: str = "") -> ChildCounts:
         """OTP's counts (specs, active, supervisors, workers) of this supervisor, or of

@@ -5,16 +5,22 @@ subtree gets its own event loop and runtime in the new process, signals readines
 once its root has started every child, stops in order on SIGTERM, and ends with its
 root's exit reason, which the parent sees as the child's.
 
-Its reports travel to the parent over the child's pipe, so listeners and logging on
-the parent's handle see every decision of the whole tree, as with a subtree on the
-parent's loop. They are sent from a thread of their own: a parent that is slow to
-read never stalls the subtree's supervision.
+It stays part of the parent's tree over the child's pipe:
+
+* its reports travel to the parent, so listeners and logging on the parent's handle
+  see every decision of the whole tree, as with a subtree on the parent's loop;
+* the parent's handle reaches it and every supervisor under it (``which_children``,
+  ``terminate_child``...): calls travel down the pipe, answers come back.
+
+Messages up the pipe are sent by a thread of their own, in order (an answer after the
+reports of what the call did; readiness after the reports of the starts): a parent
+slow to read never stalls the subtree's supervision.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import pickle
 import queue
 import signal
 import threading
@@ -23,9 +29,10 @@ from typing import Any
 
 import attrs
 
+from otp_py._core import events as ev
 from otp_py._core.reasons import Abnormal, ExitReason, Normal
 from otp_py._core.reports import Report
-from otp_py.backends.context import current_child, notify_ready
+from otp_py.backends.context import ChildContext, current_child, notify_ready
 from otp_py.backends.reasons import ExitWith
 from otp_py.runtime.guardian import Guardian
 from otp_py.runtime.tree import Tree
@@ -36,8 +43,22 @@ __all__ = ["ReportForwarder", "as_process_child", "subtree_main"]
 _DONE = object()
 
 
+@attrs.frozen
+class _Then:
+    action: Callable[[], None]
+
+
+@attrs.frozen
+class _Answer:
+    call_id: int
+    ok: bool
+    value: Any
+
+
 class ReportForwarder:
-    """A report listener that hands reports to ``send`` on a thread of its own.
+    """A report listener that sends ``("report", report)`` messages with ``send``,
+    from a thread of its own; answers to calls (:meth:`answer`) and other actions
+    (:meth:`then`) keep their place among them.
 
     At most ``limit`` reports wait to be sent; beyond that they are counted in
     ``dropped`` rather than held up (a crash storm under a stalled parent must not
@@ -46,53 +67,68 @@ class ReportForwarder:
 
     def __init__(self, send: Callable[[Any], None], limit: int = 10_000) -> None:
         self._send = send
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=limit)
+        self._limit = limit
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="otp:reports", daemon=True)
         self._thread.start()
 
     def __call__(self, report: Report) -> None:
-        try:
-            self._queue.put_nowait(report)
-        except queue.Full:
+        if self._queue.qsize() >= self._limit:
             self.dropped += 1
+        else:
+            self._queue.put(report)
 
     def then(self, action: Callable[[], None]) -> None:
         """Run ``action`` on the sending thread once the reports before it are sent
         (the parent hears of the subtree's children before it hears it is up)."""
         self._queue.put(_Then(action))
 
+    def answer(self, call_id: int, ok: bool, value: Any) -> None:
+        """Send the answer to call ``call_id`` after the reports before it."""
+        self._queue.put(_Answer(call_id, ok, value))
+
     def close(self, timeout: float = 2.0) -> None:
         """Send what waits (for at most ``timeout`` seconds), then stop the thread."""
-        with contextlib.suppress(queue.Full):
-            self._queue.put(_DONE, timeout=timeout)
+        self._queue.put(_DONE)
         self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:
-            report = self._queue.get()
-            if report is _DONE:
+            item = self._queue.get()
+            if item is _DONE:
                 return
-            if isinstance(report, _Then):
-                with contextlib.suppress(OSError, ValueError):
-                    report.action()
-                continue
             try:
-                self._send(report)
+                if isinstance(item, _Then):
+                    item.action()
+                elif isinstance(item, _Answer):
+                    self._send_answer(item)
+                else:
+                    self._send_report(item)
             except (OSError, ValueError, EOFError):
                 return  # the parent is gone: nobody to tell
-            except Exception:  # unpicklable
-                try:
-                    self._send(_as_text(report))
-                except (OSError, ValueError, EOFError):
-                    return
-                except Exception:
-                    self.dropped += 1
 
+    def _send_report(self, report: Report) -> None:
+        try:
+            self._send(("report", report))
+        except (OSError, ValueError, EOFError):
+            raise
+        except Exception:  # unpicklable
+            try:
+                self._send(("report", _as_text(report)))
+            except (OSError, ValueError, EOFError):
+                raise
+            except Exception:
+                self.dropped += 1
 
-@attrs.frozen
-class _Then:
-    action: Callable[[], None]
+    def _send_answer(self, answer: _Answer) -> None:
+        try:
+            self._send(("reply", answer.call_id, answer.ok, answer.value))
+        except (OSError, ValueError, EOFError):
+            raise
+        except Exception as exc:  # an answer that cannot be pickled
+            self._send(("reply", answer.call_id, False, TypeError(
+                f"the subtree's answer could not be sent to its parent: {exc}")))
 
 
 def _as_text(report: Report) -> Report:
@@ -105,18 +141,56 @@ def _as_text(report: Report) -> Report:
     return attrs.evolve(report, **changes)
 
 
+def _serve_calls(
+    context: ChildContext, tree: Tree, loop: asyncio.AbstractEventLoop,
+    forwarder: ReportForwarder,
+) -> None:
+    """Read calls from the parent (on a thread of its own) and answer each from the
+    subtree's loop, in the order they came."""
+    assert context.receive is not None
+
+    async def answer(call_id: int, path: tuple[str, ...], request: ev.Request) -> None:
+        try:
+            value = await tree.call(path, request)
+            if isinstance(request, ev.WhichChildren):
+                value = tree.with_details(path, value)
+        except Exception as exc:
+            forwarder.answer(call_id, False, exc)
+        else:
+            forwarder.answer(call_id, True, value)
+
+    def start(call_id: int, path: tuple[str, ...], request: ev.Request) -> None:
+        loop.create_task(answer(call_id, path, request))
+
+    while True:
+        try:
+            message = context.receive()
+        except (EOFError, OSError, pickle.UnpicklingError):
+            return
+        if isinstance(message, tuple) and message[:1] == ("call",):
+            _, call_id, path, request = message
+            try:
+                loop.call_soon_threadsafe(start, call_id, path, request)
+            except RuntimeError:  # the loop has closed: the subtree is ending
+                return
+
+
 def subtree_main(spec: Any) -> None:
     """The target of a subtree process: run ``spec`` until it ends."""
     context = current_child()
-    forwarder = (ReportForwarder(context.forward)
-                 if context is not None and context.forward is not None else None)
+    linked = context is not None and context.send is not None
+    forwarder = ReportForwarder(context.send) if linked else None  # type: ignore[union-attr, arg-type]
 
     async def main() -> ExitReason:
         loop = asyncio.get_running_loop()
         tree = Tree(spec, loop, guardian=Guardian.shared())
         if forwarder is not None:
+            assert context is not None
             tree.listeners.append(forwarder)
             tree.log_reports = False  # the parent logs what it receives
+            if context.receive is not None:
+                threading.Thread(target=_serve_calls, args=(context, tree, loop, forwarder),
+                                 name="otp:calls", daemon=True).start()
         loop.add_signal_handler(signal.SIGTERM, tree.request_stop)
         tree.start()
         await asyncio.shield(tree.initialized)

@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from otp_py._core import events as ev
 from otp_py._core import reports as rp
 from otp_py._core.reasons import ExitReason, Killed
@@ -71,12 +73,13 @@ def _someone_listens() -> bool:
 class _Sink:
     """A backend's line to the node that supervises its child."""
 
-    __slots__ = ("finished", "node", "ref")
+    __slots__ = ("finished", "node", "ref", "remote")
 
     def __init__(self, node: Node, ref: int) -> None:
         self.node = node
         self.ref = ref
         self.finished = False
+        self.remote: tuple[str, ...] | None = None  # the path of a subtree it runs
 
     def up(self) -> None:
         self.node.tree.post(self.node, ev.ChildUp(self.ref))
@@ -93,6 +96,8 @@ class _Sink:
         if not self.finished:
             self.finished = True
             self.node.children.pop(self.ref, None)
+            if self.remote is not None:
+                self.node.tree.remote.pop(self.remote, None)
             self.node.tree.runner_ended()
 
     def hung(self, reason: ExitReason) -> None:
@@ -208,11 +213,12 @@ class Node:
             self.tree.nodes[path] = node
             self.tree.post(node, ev.Init())
             return
+        sink = _Sink(self, action.ref)
         if spec.is_supervisor:  # a subtree in a process of its own
             from otp_py.runtime.subtree import as_process_child
 
             spec = as_process_child(spec)
-        sink = _Sink(self, action.ref)
+            sink.remote = path
         self.tree.runner_started()
         try:
             runner = self.tree.backend_for(spec).start(spec, sink, self.tree.env_for(path, self))
@@ -223,6 +229,8 @@ class Node:
             return
         if not sink.finished:  # a backend may report a failed start at once
             self.children[action.ref] = runner
+            if sink.remote is not None:
+                self.tree.remote[path] = runner
 
     def _exited(self, reason: ExitReason) -> None:
         self.exited = True
@@ -266,6 +274,9 @@ class Tree:
         self._mailbox: deque[tuple[Node, ev.Event]] = deque()
         self._draining = False
         self.nodes: dict[tuple[str, ...], Node] = {}
+        # Subtrees running in processes of their own, by path: calls to a supervisor
+        # at or under one of them travel to its process.
+        self.remote: dict[tuple[str, ...], Any] = {}
         self.root = Node(self, spec, (spec.id,))
         self.nodes[self.root.path] = self.root
         self.initialized: asyncio.Future[None] = loop.create_future()
@@ -403,12 +414,32 @@ class Tree:
     async def call(self, path: tuple[str, ...], request: ev.Request) -> Any:
         node = self.nodes.get(path)
         if node is None:
+            for end in range(len(path), 1, -1):
+                runner = self.remote.get(path[:end])
+                if runner is not None:  # in a subtree's process: its root is path[end-1]
+                    return await runner.call(path[end - 1:], request)
             raise SupervisorNotRunningError(f"no running supervisor at {'/'.join(path)!r}")
         future: asyncio.Future[Any] = self.loop.create_future()
         request_id = next(self._request_ids)
         node.calls[request_id] = future
         self.post(node, ev.Call(request_id, request))
         return await future
+
+
+    def with_details(self, path: tuple[str, ...], infos: list[Any]) -> list[Any]:
+        """``which_children`` rows of the supervisor at ``path``, each with what its
+        runner knows (pid, thread name...). Rows from a subtree's process already
+        carry theirs."""
+        node = self.nodes.get(path)
+        if node is None:
+            return infos
+        runners = node.children
+        rows = []
+        for info in infos:
+            runner = runners.get(info.ref) if info.ref is not None else None
+            rows.append(info if runner is None else
+                        attrs.evolve(info, details=runner.describe()))
+        return rows
 
 
 _BACKEND_MODULES = {

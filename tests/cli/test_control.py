@@ -36,6 +36,14 @@ strategy = "one_for_one"
   id = "once"
   start = "tests.cli.targets:task_forever"
   restart = "temporary"
+
+[[children]]
+id = "far"
+backend = "process"
+
+  [[children.children]]
+  id = "inner"
+  start = "tests.cli.targets:task_forever"
 """
 
 
@@ -78,7 +86,7 @@ def test_status_shows_which_children(tree: tuple[Cli, Path], runtime: Path) -> N
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("tree 'ctltree' (pid ")
-    assert lines[0].endswith(": 4/4 running, 0 restarts")
+    assert lines[0].endswith(": 6/6 running, 0 restarts")
     assert lines[1].split() == ["PATH", "KIND", "STATE", "RESTARTS", "PID", "UP", "LAST", "EXIT"]
     assert [line.split()[:4] for line in lines[2:]] == [
         ["ctltree", "supervisor", "running", "-"],
@@ -86,6 +94,8 @@ def test_status_shows_which_children(tree: tuple[Cli, Path], runtime: Path) -> N
         ["ctltree/pool", "supervisor", "running", "0"],
         ["ctltree/pool/task", "asyncio", "running", "0"],
         ["ctltree/pool/once", "asyncio", "running", "0"],
+        ["ctltree/far", "supervisor/process", "running", "0"],  # in its own process,
+        ["ctltree/far/inner", "asyncio", "running", "0"],  # seen through its pipe
     ]
     reply = status(runtime)
     proc = node(reply, "ctltree/proc")
@@ -108,6 +118,12 @@ def test_ctl_restart_and_terminate(tree: tuple[Cli, Path], runtime: Path) -> Non
     result = run(["ctl", "restart", "pool/task"], runtime)  # a stopped child: started again
     assert (result.returncode, result.stdout) == (0, "restarted ctltree/pool/task\n")
     assert node(status(runtime), "ctltree/pool/task")["state"] == "running"
+
+    # inside a subtree that runs in a process of its own
+    result = run(["ctl", "restart", "far/inner"], runtime)
+    assert (result.returncode, result.stdout) == (0, "restarted ctltree/far/inner\n")
+    cli.wait_for(r"ctltree/far: started inner \(restart 1\)$")
+    assert node(status(runtime), "ctltree/far/inner")["restarts"] == 1
 
 
 def test_refused_requests_are_one_line_and_leave_the_tree_alone(
@@ -145,7 +161,7 @@ def test_ctl_stop_stops_the_tree_in_order(tree: tuple[Cli, Path], runtime: Path)
     assert (result.returncode, result.stdout) == (0, "stopping tree 'ctltree'\n")
     assert cli.wait() == 0, cli.output
     terminated = [line.split()[-2].rstrip(":") for line in cli.lines if " terminated " in line]
-    assert terminated == ["once", "task", "pool", "proc"]
+    assert terminated == ["inner", "far", "once", "task", "pool", "proc"]
     assert not sock.exists()  # removed on the way out
     result = run(["status"], runtime)
     assert result.returncode == 1

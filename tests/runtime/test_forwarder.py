@@ -23,13 +23,20 @@ class Pipe:
     """What the child's pipe does with a report: pickle it."""
 
     def __init__(self) -> None:
-        self.sent: list[Any] = []
+        self.sent: list[Any] = []  # the reports
+        self.answers: list[tuple[Any, ...]] = []
+        self.order: list[str] = []  # "report" or "reply", as sent
         self.gate = threading.Event()
         self.gate.set()
 
-    def __call__(self, report: Any) -> None:
+    def __call__(self, message: tuple[Any, ...]) -> None:
         self.gate.wait(TIMEOUT)
-        self.sent.append(pickle.loads(pickle.dumps(report)))
+        kind, *rest = pickle.loads(pickle.dumps(message))
+        self.order.append(kind)
+        if kind == "report":
+            self.sent.append(rest[0])
+        else:
+            self.answers.append((kind, *rest))
 
 
 def test_reports_are_sent_in_order_and_flushed_by_close() -> None:
@@ -54,9 +61,29 @@ def test_a_stalled_parent_never_blocks_the_subtree() -> None:
     for n in range(50):
         forwarder(exited(f"c{n}"))  # returns at once: queued or counted
     assert 39 <= forwarder.dropped <= 40  # (one may already be in the sender's hands)
+    forwarder.answer(1, True, "answered")  # an answer is never dropped
     pipe.gate.set()
     forwarder.close()
     assert len(pipe.sent) + forwarder.dropped == 50
+    assert pipe.answers == [("reply", 1, True, "answered")]
+
+
+def test_answers_keep_their_place_and_unpicklable_ones_become_errors() -> None:
+    pipe = Pipe()
+    forwarder = ReportForwarder(pipe)
+    forwarder(exited("a"))
+    forwarder.answer(7, True, threading.Lock())  # cannot be pickled
+    forwarder(exited("b"))
+    forwarder.answer(8, False, LookupError("no such child"))
+    forwarder.close()
+    assert [r.child_id for r in pipe.sent] == ["a", "b"]
+    assert pipe.order == ["report", "reply", "report", "reply"]
+    (kind, call_id, ok, error), second = pipe.answers
+    assert (kind, call_id, ok) == ("reply", 7, False)
+    assert isinstance(error, TypeError)
+    assert "could not be sent" in str(error)
+    assert second[:3] == ("reply", 8, False)
+    assert str(second[3]) == "no such child"
 
 
 def test_a_reason_that_cannot_be_pickled_travels_as_text() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import psutil
 import pytest
@@ -266,3 +267,73 @@ def test_reports_cross_two_process_boundaries_with_their_tracebacks(
     # logged once, by the process the application runs in, under its place in the tree
     lines = [r.getMessage() for r in caplog.records if r.name == "otp_py"]
     assert lines.count("root/outer/inner: k exited: ValueError: boom; restart") == 1
+
+
+# ------------------------------------------- the handle reaches into a subtree's process
+
+
+def _remote_tree(marker: str) -> otp.SupervisorSpec:
+    """root: [sub (process): [w (process), t (thread), deep (process): [k (task)]]]"""
+    deep = otp.SupervisorSpec(id="deep", backend="process", children=[
+        otp.ChildSpec.task("k", targets.task_forever),
+    ])
+    sub = otp.SupervisorSpec(id="sub", backend="process", children=[
+        otp.ChildSpec.process("w", targets.proc_once, args=(marker, "return"),
+                              restart=otp.Restart.TRANSIENT),
+        otp.ChildSpec.thread("t", targets.thread_until_stopped),
+        deep,
+    ])
+    return tree(sub)
+
+
+def test_the_handle_reaches_every_supervisor_inside_a_subtrees_process(
+    tmp_path: object,
+) -> None:
+    marker = os.path.join(str(tmp_path), "marker")
+    recorder = Recorder()
+    sup = otp.start(_remote_tree(marker), on_report=recorder)
+    try:
+        sub = sup.at("sub")
+        recorder.wait_kind(rp.ChildExited, "w")  # returned at once the first time
+        rows = sub.which_children()
+        assert [(r.id, r.state, r.is_supervisor) for r in rows] == [
+            ("w", "stopped", False), ("t", "running", False), ("deep", "running", True)]
+        deep_pid = rows[2].pid
+        assert deep_pid in {p.pid for p in
+                            psutil.Process(pid_of(sup, "sub")).children(recursive=True)}
+        assert sup.count_children("sub/deep") == otp.ChildCounts(1, 1, 0, 1)
+        assert [r.id for r in sup.which_children("sub/deep")] == ["k"]
+
+        # OTP's calls, answered by the subtree's own supervisor
+        assert sup.restart_child("sub/w") is not None  # the once-target now runs
+        recorder.wait_kind(rp.ChildStarted, "w", count=2)
+        w = info(sub.which_children(), "w")
+        assert w.state == "running" and w.pid is not None
+        sub.terminate_child("t")
+        assert info(sub.which_children(), "t").state == "stopped"
+        terminated = recorder.of(rp.ChildTerminated, "t")[0]
+        assert terminated.path == (*ROOT, "sub")  # its report came before the answer
+        sub.delete_child("t")
+        assert [r.id for r in sub.which_children()] == ["w", "deep"]
+        assert sub.get_childspec("deep").id == "deep"
+
+        # errors cross the boundary as themselves
+        with pytest.raises(otp.ChildNotFoundError):
+            sub.terminate_child("nope")
+        with pytest.raises(otp.ChildRunningError):
+            sup.restart_child("sub/w")
+        with pytest.raises(otp.SupervisorNotRunningError):
+            sup.which_children("sub/nope")
+        with pytest.raises(TypeError, match="cannot send this call to the subtree"):
+            sub.start_child(otp.ChildSpec.task("x", targets.task_forever,
+                                               args=(threading.Lock(),)))
+        assert [r.id for r in sub.which_children()] == ["w", "deep"]  # unharmed
+
+        # a terminated subtree is no longer reachable; a restarted one is again
+        sup.terminate_child("sub")
+        with pytest.raises(otp.SupervisorNotRunningError):
+            sub.which_children()
+        sup.restart_child("sub")
+        assert [r.id for r in sub.which_children()] == ["w", "t", "deep"]
+    finally:
+        assert sup.stop(30) == reasons.Shutdown()
