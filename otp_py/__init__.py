@@ -21,7 +21,7 @@ if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names lo
         SlidingWindow,
         Verdict,
     )
-    from otp_py._core.simulate import Simulation, StartFails, simulate
+    from otp_py._core.simulate import HandledExit, Simulation, StartFails, simulate
     from otp_py._core.strategies import (
         OneForAll,
         OneForOne,
@@ -90,6 +90,7 @@ __all__ = [
     "Decision",
     "DoNotRestart",
     "ExponentialBackoff",
+    "HandledExit",
     "Heartbeat",
     "IntensityExceededError",
     "IntensityPolicy",
@@ -160,6 +161,7 @@ _WHERE: dict[str, str] = {
     "Decision": "otp_py._core.decider",
     "DoNotRestart": "otp_py._errors",
     "ExponentialBackoff": "otp_py._core.intensity",
+    "HandledExit": "otp_py._core.simulate",
     "Heartbeat": "otp_py.spec",
     "INFINITY": "otp_py._core.types",
     "IntensityExceededError": "otp_py._errors",

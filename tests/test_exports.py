@@ -36,6 +36,7 @@ EXPECTED_ALL = sorted(
         "DecayingFailureCount",
         "DoNotRestart",
         "ExponentialBackoff",
+        "HandledExit",
         "Heartbeat",
         "INFINITY",
         "IntensityExceededError",
