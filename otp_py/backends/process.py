@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import multiprocessing
 import os
 import pickle
@@ -46,6 +47,8 @@ DEFAULT_START_METHOD = "forkserver"
 runs threads (unlike fork), and as cheap as a fork once the target is imported."""
 
 _STATUS = struct.Struct("!i")
+
+logger = logging.getLogger("otp_py")
 
 
 class _Launched:
@@ -189,11 +192,21 @@ class ProcessRunner:
 
     def _on_message(self) -> None:
         try:
-            message = self._conn.recv()
+            data = self._conn.recv_bytes()
         except (EOFError, OSError):
             self._stop_reading()
             return
-        self._handle(message)
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        """Handle one message from the child. One that cannot be read (its pickle
+        names a class this process cannot build) is logged and skipped: it must not
+        keep the child's other messages, or its end, from being handled."""
+        try:
+            self._handle(pickle.loads(data))
+        except Exception:
+            logger.exception("otp_py: a message from child %s could not be handled",
+                             self._env.name)
 
     def _handle(self, message: Any) -> None:
         kind = message[0]
@@ -208,13 +221,21 @@ class ProcessRunner:
         elif kind == "report":
             self._forwarded(message[1])
         elif kind == "reply":
-            _, call_id, ok, value = message
+            _, call_id, ok, payload = message
             future = self._calls.pop(call_id, None)
-            if future is not None and not future.done():
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+            if future is None or future.done():
+                return
+            try:
+                value = pickle.loads(payload)
+            except Exception as exc:
+                future.set_exception(TypeError(
+                    f"the answer of the subtree at {self._env.name!r} could not be read: "
+                    f"{exc!r}"))
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def _forwarded(self, report: Any) -> None:
         """A report from a subtree running in this child: its paths start at the
@@ -232,18 +253,23 @@ class ProcessRunner:
             raise SupervisorNotRunningError(f"no running supervisor at {where!r}")
         call_id = next(self._call_ids)
         try:
-            message = pickle.dumps(("call", call_id, path, request))
+            # (the request travels pickled inside the message: one the subtree
+            # cannot read is answered as an error, not lost)
+            message = pickle.dumps(("call", call_id, pickle.dumps((path, request))))
         except Exception as exc:
             raise TypeError(f"cannot send this call to the subtree at {where!r} (it runs "
                             f"in a process of its own): {exc}") from exc
         future: asyncio.Future[Any] = self._env.loop.create_future()
         self._calls[call_id] = future
         try:
-            self._conn.send_bytes(message)
-        except (OSError, ValueError) as exc:
-            self._calls.pop(call_id, None)
-            raise SupervisorNotRunningError(f"no running supervisor at {where!r}") from exc
-        return await future
+            try:
+                self._conn.send_bytes(message)
+            except (OSError, ValueError) as exc:
+                raise SupervisorNotRunningError(
+                    f"no running supervisor at {where!r}") from exc
+            return await future
+        finally:
+            self._calls.pop(call_id, None)  # answered, failed or given up by the caller
 
     def _fail_calls(self) -> None:
         calls, self._calls = self._calls, {}
@@ -268,7 +294,7 @@ class ProcessRunner:
         # Whatever the child said before it died is still in the pipe.
         with contextlib.suppress(EOFError, OSError, ValueError):
             while self._conn.poll(0):
-                self._handle(self._conn.recv())
+                self._receive(self._conn.recv_bytes())
         self._stop_reading()
         self._conn.close()
         self._fail_calls()

@@ -76,7 +76,7 @@ def bootstrap(
     signal.signal(signal.SIGTERM, _raise_shutdown)
     os.register_at_fork(after_in_child=_reset_in_grandchild)
     set_current(ChildContext(options.path, on_ready=lambda: send(("ready",)),
-                             send=send, receive=conn.recv))
+                             send=send, receive=conn.recv_bytes))
     if options.heartbeat:
         threading.Thread(target=_answer_pings, args=(conn, send), name="otp:heartbeat",
                          daemon=True).start()
@@ -92,7 +92,8 @@ def bootstrap(
         # A second SIGTERM must not interrupt the report of the first.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _report(send, reason)
-    conn.close()
+    with send_lock:  # (a thread of the child may still be sending)
+        conn.close()
     sys.stdout.flush()
     sys.stderr.flush()
     if isinstance(reason, Exited):

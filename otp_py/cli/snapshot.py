@@ -203,6 +203,8 @@ async def _children(
         return None, f"busy: no answer within {timeout:g} s"
     except otp.SupervisorNotRunningError:
         return None, "not running"
+    except Exception as exc:  # e.g. a subtree's answer that could not travel
+        return None, f"no answer: {exc}"
     nodes: list[Node] = []
     nested: list[tuple[Node, otp.AsyncSupervisor]] = []
     for info in infos:

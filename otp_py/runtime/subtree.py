@@ -20,6 +20,7 @@ slow to read never stalls the subtree's supervision.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
 import queue
 import signal
@@ -70,6 +71,7 @@ class ReportForwarder:
         self._limit = limit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.dropped = 0
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="otp:reports", daemon=True)
         self._thread.start()
 
@@ -89,14 +91,19 @@ class ReportForwarder:
         self._queue.put(_Answer(call_id, ok, value))
 
     def close(self, timeout: float = 2.0) -> None:
-        """Send what waits (for at most ``timeout`` seconds), then stop the thread."""
+        """Send what waits (for at most ``timeout`` seconds), then stop the thread:
+        after this returns, it sends nothing more (what was left is counted in
+        ``dropped``)."""
         self._queue.put(_DONE)
         self._thread.join(timeout)
+        self._closed = True
+        if self._thread.is_alive():  # the parent does not read: give up on the rest
+            self.dropped += self._queue.qsize()
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
-            if item is _DONE:
+            if item is _DONE or self._closed:
                 return
             try:
                 if isinstance(item, _Then):
@@ -122,13 +129,15 @@ class ReportForwarder:
                 self.dropped += 1
 
     def _send_answer(self, answer: _Answer) -> None:
+        # (the answer travels pickled inside the message: one the parent cannot
+        # read fails that call alone)
+        ok = answer.ok
         try:
-            self._send(("reply", answer.call_id, answer.ok, answer.value))
-        except (OSError, ValueError, EOFError):
-            raise
+            payload = pickle.dumps(answer.value)
         except Exception as exc:  # an answer that cannot be pickled
-            self._send(("reply", answer.call_id, False, TypeError(
-                f"the subtree's answer could not be sent to its parent: {exc}")))
+            ok, payload = False, pickle.dumps(TypeError(
+                f"the subtree's answer could not be sent to its parent: {exc}"))
+        self._send(("reply", answer.call_id, ok, payload))
 
 
 def _as_text(report: Report) -> Report:
@@ -149,8 +158,9 @@ def _serve_calls(
     subtree's loop, in the order they came."""
     assert context.receive is not None
 
-    async def answer(call_id: int, path: tuple[str, ...], request: ev.Request) -> None:
+    async def answer(call_id: int, payload: bytes) -> None:
         try:
+            path, request = pickle.loads(payload)
             value = await tree.call(path, request)
             if isinstance(request, ev.WhichChildren):
                 value = tree.with_details(path, value)
@@ -159,20 +169,22 @@ def _serve_calls(
         else:
             forwarder.answer(call_id, True, value)
 
-    def start(call_id: int, path: tuple[str, ...], request: ev.Request) -> None:
-        loop.create_task(answer(call_id, path, request))
+    def start(call_id: int, payload: bytes) -> None:
+        loop.create_task(answer(call_id, payload))
 
+    # Read until the pipe closes, even once the loop has: a parent writing a call
+    # must never block on a pipe nobody reads.
     while True:
         try:
-            message = context.receive()
-        except (EOFError, OSError, pickle.UnpicklingError):
+            message = pickle.loads(context.receive())
+        except (EOFError, OSError):
             return
-        if isinstance(message, tuple) and message[:1] == ("call",):
-            _, call_id, path, request = message
-            try:
-                loop.call_soon_threadsafe(start, call_id, path, request)
-            except RuntimeError:  # the loop has closed: the subtree is ending
-                return
+        except Exception:  # not ours to read; the next may be
+            continue
+        if isinstance(message, tuple) and len(message) == 3 and message[0] == "call":
+            _, call_id, payload = message
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(start, call_id, payload)
 
 
 def subtree_main(spec: Any) -> None:

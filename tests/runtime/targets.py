@@ -326,3 +326,14 @@ async def task_raise_after_ready() -> None:
     otp.notify_ready()
     await asyncio.sleep(0.01)
     raise ValueError("boom")
+
+
+class TwoArgs(Exception):
+    """Pickles, but cannot be unpickled (pickle rebuilds it from its message alone)."""
+
+    def __init__(self, a: str, b: int) -> None:
+        super().__init__(f"{a}{b}")
+
+
+async def task_shutdown_unreadable() -> None:
+    raise otp.Shutdown(TwoArgs("a", 1))

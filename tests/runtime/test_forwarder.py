@@ -35,8 +35,9 @@ class Pipe:
         self.order.append(kind)
         if kind == "report":
             self.sent.append(rest[0])
-        else:
-            self.answers.append((kind, *rest))
+        else:  # ("reply", call id, ok, the answer pickled on its own)
+            call_id, ok, payload = rest
+            self.answers.append((kind, call_id, ok, pickle.loads(payload)))
 
 
 def test_reports_are_sent_in_order_and_flushed_by_close() -> None:
@@ -48,7 +49,7 @@ def test_reports_are_sent_in_order_and_flushed_by_close() -> None:
     forwarder.then(lambda: ready.set() if len(pipe.sent) == 100 else None)
     assert ready.wait(TIMEOUT)  # ran after the 100 reports before it were sent
     forwarder(exited("last"))
-    forwarder.close()
+    forwarder.close(timeout=TIMEOUT)
     assert [r.child_id for r in pipe.sent] == [f"c{n}" for n in range(100)] + ["last"]
     assert forwarder.dropped == 0
     assert not forwarder._thread.is_alive()
@@ -63,7 +64,7 @@ def test_a_stalled_parent_never_blocks_the_subtree() -> None:
     assert 39 <= forwarder.dropped <= 40  # (one may already be in the sender's hands)
     forwarder.answer(1, True, "answered")  # an answer is never dropped
     pipe.gate.set()
-    forwarder.close()
+    forwarder.close(timeout=TIMEOUT)
     assert len(pipe.sent) + forwarder.dropped == 50
     assert pipe.answers == [("reply", 1, True, "answered")]
 
@@ -75,7 +76,7 @@ def test_answers_keep_their_place_and_unpicklable_ones_become_errors() -> None:
     forwarder.answer(7, True, threading.Lock())  # cannot be pickled
     forwarder(exited("b"))
     forwarder.answer(8, False, LookupError("no such child"))
-    forwarder.close()
+    forwarder.close(timeout=TIMEOUT)
     assert [r.child_id for r in pipe.sent] == ["a", "b"]
     assert pipe.order == ["report", "reply", "report", "reply"]
     (kind, call_id, ok, error), second = pipe.answers
@@ -91,7 +92,7 @@ def test_a_reason_that_cannot_be_pickled_travels_as_text() -> None:
     forwarder = ReportForwarder(pipe)
     term = threading.Lock()  # cannot be pickled
     forwarder(exited("c", reasons.Shutdown(term)))
-    forwarder.close()
+    forwarder.close(timeout=TIMEOUT)
     [sent] = pipe.sent
     assert sent.child_id == "c"
     assert isinstance(sent.reason, reasons.Abnormal)

@@ -337,3 +337,31 @@ def test_the_handle_reaches_every_supervisor_inside_a_subtrees_process(
         assert [r.id for r in sub.which_children()] == ["w", "t", "deep"]
     finally:
         assert sup.stop(30) == reasons.Shutdown()
+
+
+def test_what_cannot_be_unpickled_on_either_side_harms_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sub = otp.SupervisorSpec(id="sub", backend="process", children=[
+        otp.ChildSpec.task("odd", targets.task_shutdown_unreadable,
+                           restart=otp.Restart.TRANSIENT),
+        otp.ChildSpec.task("k", targets.task_forever),
+    ])
+    recorder = Recorder()
+    sup = otp.start(tree(sub), on_report=recorder)
+    try:
+        # The report of odd's exit cannot be rebuilt here: it is skipped and logged,
+        # and the subtree's later reports and answers still arrive.
+        sup.terminate_child("sub/k")
+        assert recorder.wait_kind(rp.ChildTerminated, "k")[0].path == (*ROOT, "sub")
+        assert recorder.of(rp.ChildExited, "odd") == []
+        assert any("could not be handled" in r.getMessage() for r in caplog.records)
+        # A call the subtree cannot read is answered with the error, not lost.
+        with pytest.raises(TypeError):
+            sup.start_child(otp.ChildSpec.task("x", targets.task_forever,
+                                               args=(targets.TwoArgs("a", 1),)),
+                            supervisor="sub")
+        assert [(r.id, r.state) for r in sup.which_children("sub")] == [
+            ("odd", "stopped"), ("k", "stopped")]
+    finally:
+        assert sup.stop(30) == reasons.Shutdown()
