@@ -507,10 +507,13 @@ class SupervisorSpec:
     * ``restart``, ``shutdown`` (default :data:`INFINITY`, as OTP), ``significant``:
       how its parent treats it, as for any child.
     * ``backend``: ``"inline"`` (default: on its parent's event loop) or
-      ``"process"`` (a subtree in its own OS process).
+      ``"process"`` (a subtree in its own OS process). A tree's root runs in the
+      process that runs the tree: ``run``, ``start``, ``supervise`` and
+      ``simulate`` refuse a root with ``backend="process"``.
     * ``decider``: the default :class:`~otp_py.Decider` of its children.
     * ``watchdog``: a :class:`LoopWatchdog` for the event loop of the tree this spec
-      is the root of (ignored on nested inline supervisors, which share the loop).
+      is the root of (refused on a nested inline supervisor, which shares its
+      parent's loop; a ``"process"`` subtree is the root of its own loop).
     """
 
     is_supervisor: ClassVar[bool] = True
@@ -570,6 +573,12 @@ class SupervisorSpec:
                 raise SpecError(child.id, "id", f"duplicate id among the children of "
                                 f"supervisor {sid!r}; sibling ids must be unique")
             seen.add(child.id)
+            if isinstance(child, SupervisorSpec) and child.watchdog is not None \
+                    and child.backend == "inline":
+                raise SpecError(child.id, "watchdog", "a nested supervisor runs on its "
+                                "parent's event loop, which only the tree's root can watch: "
+                                "set watchdog= on the root (or give this supervisor "
+                                "backend='process', a loop of its own)")
             if child.significant and self.auto_shutdown is AutoShutdown.NEVER:
                 raise SpecError(child.id, "significant", f"significant=True needs "
                                 f"auto_shutdown other than 'never' on supervisor {sid!r} "

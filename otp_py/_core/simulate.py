@@ -23,6 +23,7 @@ import attrs
 
 from otp_py._core import events as ev
 from otp_py._core import reports as rp
+from otp_py._core.arguments import check_tree_arguments
 from otp_py._core.intensity import RandomSource
 from otp_py._core.reasons import (
     Abnormal,
@@ -390,8 +391,10 @@ def simulate(
     (1-based) that fail, like the conformance scenarios' ``fail_start``.
     ``stop_at`` asks the root to shut down at that time; ``until`` (default: the last
     event, plus an hour for pending backoffs) is when the clock stops.
-    ``random`` is the jitter source (default: no jitter).
+    ``random`` is the jitter source, a function of no arguments returning a float in
+    [0, 1), such as ``random.Random(7).random`` (default: no jitter).
     """
+    check_tree_arguments("simulate", spec, random=random)
     sim = _Sim(spec, random, start_failures or {})
     sim.post(sim.root, ev.Init())
     sim.run_mailbox()

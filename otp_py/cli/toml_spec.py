@@ -262,15 +262,17 @@ class _Builder:
             decaying = self.table(where, "intensity", label, spec["decaying"], _DECAYING_KEYS)
             policies.append(self.construct(where, "intensity", label,
                                            otp.DecayingFailureCount, **decaying))
-        if not policies:
-            self.fail(where, "intensity", label, "give max_restarts and period, backoff, "
-                      "or decaying")
-        combined: otp.IntensityPolicy = functools.reduce(operator.and_, policies)
+        if not policies and "shared" not in spec:
+            self.fail(where, "intensity", label, "give at least one of max_restarts and "
+                      "period, backoff, decaying or shared")
         if "shared" in spec:
+            fields: dict[str, Any] = {"name": spec["shared"]}
+            if policies:  # else the shared budget's own default, OTP's 1 in 5 s
+                fields["policy"] = functools.reduce(operator.and_, policies)
             shared: otp.IntensityPolicy = self.construct(
-                where, "intensity", label, otp.SharedBudget, name=spec["shared"],
-                policy=combined)
+                where, "intensity", label, otp.SharedBudget, **fields)
             return shared
+        combined: otp.IntensityPolicy = functools.reduce(operator.and_, policies)
         return combined
 
     def strategy(self, where: str, label: str, value: Any) -> Any:
@@ -328,7 +330,7 @@ class _Builder:
         rule = self.table(where, "decider", label, value, _RULE_KEYS)
         matches = [k for k in _RULE_MATCHES if k in rule]
         if len(matches) != 1:
-            self.fail(where, "decider", label, f"each rule needs one of "
+            self.fail(where, "decider", label, f"each rule needs exactly one of "
                       f"{', '.join(_RULE_MATCHES)}; got {value!r}")
         kind = matches[0]
         given = rule[kind]
@@ -391,9 +393,11 @@ class _Builder:
             return None
         if any(k in table for k in _SUPERVISOR_ONLY):
             if "start" in table or "command" in table:
+                given = sorted(k for k in _SUPERVISOR_ONLY if k in table)
                 self.problem(where, "start" if "start" in table else "command",
-                             "a table with children (a supervisor) cannot have 'start' "
-                             "or 'command' (a worker)")
+                             f"a worker ('start' or 'command') cannot have "
+                             f"{', '.join(map(repr, given))}: only a supervisor (a table "
+                             "with 'children') has those")
                 return None
             return self.supervisor(table, where, is_root=False)
         if "start" not in table and "command" not in table:
@@ -481,6 +485,11 @@ class _Builder:
                 self.problem(where_of[str(exc.child_id)], exc.field, str(exc))
             else:
                 self.spec_problem(where, exc, label)
+            return None
+        if is_root and spec.backend != "inline":
+            self.problem(where, "backend", f"{label}: field 'backend': the root supervisor "
+                         "runs in the otp-py process; backend = \"process\" is for nested "
+                         "supervisors")
             return None
         return spec if ok else None
 

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from otp_py._core import events as ev
+from otp_py._core.arguments import check_tree_arguments
 from otp_py._core.reasons import ExitReason
 from otp_py._core.reports import ExitRecord
 from otp_py._core.supervisor import ChildCounts, ChildInfo
@@ -342,6 +343,7 @@ async def supervise(
     when it ends. Raises :class:`~otp_py.SupervisorExitError` if the tree fails to
     start, and on leaving the block if it gave up meanwhile. ``on_report`` sees every
     report, from the first start on."""
+    check_tree_arguments("supervise", spec, random=random, on_report=on_report)
     tree = await _launch(spec, random, on_report)
     if tree.done.done():
         outcome(tree)
@@ -376,6 +378,7 @@ def run(
     down through ``auto_shutdown``); raises :class:`~otp_py.IntensityExceededError`
     when the root gave up and :class:`~otp_py.SupervisorExitError` when it failed to
     start or ended abnormally."""
+    check_tree_arguments("run", spec, random=random, on_report=on_report)
     return asyncio.run(_run(spec, handle_signals, random, on_report))
 
 
@@ -422,6 +425,7 @@ def start(
 
     ``on_report`` is registered before the first child starts, so it sees every
     report. The thread ends when the tree does (``stop()``, or the root gives up)."""
+    check_tree_arguments("start", spec, random=random, on_report=on_report)
     box: dict[str, Any] = {}
     ready = threading.Event()
 

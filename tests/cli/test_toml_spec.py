@@ -168,10 +168,10 @@ def test_a_custom_strategy_by_import_path() -> None:
      "t.toml:4: children[0]: child 'a': field 'stop_signal': expected a signal name such "
      "as 'SIGTERM' or a number; got 'SIGNOPE'"),
     ('intensity = {}\n',
-     "t.toml:1: (root table): supervisor 'root': field 'intensity': give max_restarts and "
-     "period, backoff, or decaying"),
+     "t.toml:1: (root table): supervisor 'root': field 'intensity': give at least one of "
+     "max_restarts and period, backoff, decaying or shared"),
     ('[[children]]\nid = "a"\ncommand = "ls"\ndecider = [{ decision = "stop" }]\n',
-     "t.toml:4: children[0]: child 'a': field 'decider': each rule needs one of exit_code, "
+     "t.toml:4: children[0]: child 'a': field 'decider': each rule needs exactly one of exit_code, "
      "signal, exception; got {'decision': 'stop'}"),
     ('[[children]]\nid = "a"\ncommand = "ls"\ndecider = [{ exit_code = 1, decision = '
      '"stop", delay = 1 }]\n',
@@ -198,8 +198,16 @@ def test_a_custom_strategy_by_import_path() -> None:
      "t.toml:1: (root table): supervisor 'root': field 'children': expected an array of "
      "tables ([[children]]); got 3"),
     ('[[children]]\nid = "s"\nstrategy = "one_for_all"\nstart = "os:getcwd"\n',
-     "t.toml:4: children[0]: a table with children (a supervisor) cannot have 'start' or "
-     "'command' (a worker)"),
+     "t.toml:4: children[0]: a worker ('start' or 'command') cannot have 'strategy': only "
+     "a supervisor (a table with 'children') has those"),
+    ('backend = "process"\n',
+     "t.toml:1: (root table): supervisor 'root': field 'backend': the root supervisor runs "
+     "in the otp-py process; backend = \"process\" is for nested supervisors"),
+    ('[[children]]\nid = "s"\nwatchdog = true\n[[children.children]]\nid = "a"\n'
+     'command = "ls"\n',
+     "t.toml:3: children[0]: child 's': field 'watchdog': a nested supervisor runs on its "
+     "parent's event loop, which only the tree's root can watch: set watchdog= on the root "
+     "(or give this supervisor backend='process', a loop of its own)"),
     ('[[children]]\nid = "a"\ncommand = "ls"\n[[children]]\nid = "a"\ncommand = "ls"\n',
      "t.toml:5: children[1]: child 'a': field 'id': duplicate id among the children of "
      "supervisor 'root'; sibling ids must be unique"),
@@ -241,3 +249,11 @@ children = [
         "t.toml:14: children[0].children[0]",
         "t.toml:18: children[1].children[0]",
     ]
+
+
+def test_a_shared_budget_alone_has_its_default_policy() -> None:
+    spec, found = parse('intensity = { shared = "db" }\n[[children]]\nid = "a"\n'
+                        'command = "ls"\n', "t.toml")
+    assert found == []
+    assert spec is not None
+    assert spec.intensity == otp.SharedBudget("db")
