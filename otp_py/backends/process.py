@@ -238,17 +238,15 @@ class ProcessRunner:
                 future.set_exception(value)
 
     def _forwarded(self, report: Any) -> None:
-        """A report from a subtree running in this child: its paths start at the
-        subtree's root, which sits at our path in this tree."""
-        if not isinstance(report, Report):
-            return
-        prefix = self._env.path[:-1]
-        self._sink.report(attrs.evolve(report, path=(*prefix, *report.path)))
+        """A report from a subtree running in this child (its paths are already the
+        ones of this tree)."""
+        if isinstance(report, Report):
+            self._sink.report(report)
 
     async def call(self, path: tuple[str, ...], request: Any) -> Any:
-        """Ask the subtree running in this child (its supervisor at ``path``, from
-        the subtree's root) and wait for its answer."""
-        where = "/".join((*self._env.path[:-1], *path))
+        """Ask the supervisor at ``path`` (at or under this child, a subtree running
+        in a process of its own) and wait for its answer."""
+        where = "/".join(path)
         if self._reported:
             raise SupervisorNotRunningError(f"no running supervisor at {where!r}")
         call_id = next(self._call_ids)

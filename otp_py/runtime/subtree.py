@@ -195,7 +195,9 @@ def subtree_main(spec: Any) -> None:
 
     async def main() -> ExitReason:
         loop = asyncio.get_running_loop()
-        tree = Tree(spec, loop, guardian=Guardian.shared())
+        # Its paths are its parent tree's: the child's path is where its root sits.
+        place = context.path[:-1] if context is not None else ()
+        tree = Tree(spec, loop, guardian=Guardian.shared(), place=place)
         if forwarder is not None:
             assert context is not None
             tree.listeners.append(forwarder)

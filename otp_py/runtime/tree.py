@@ -265,7 +265,11 @@ class Tree:
         *,
         random: Callable[[], float] | None = None,
         guardian: Any = None,
+        place: tuple[str, ...] = (),
     ) -> None:
+        # ``place``: where the root sits in a larger tree (a subtree in a process of
+        # its own is a part of its parent's tree), so its paths, in reports, errors and
+        # calls, are the same as in the parent's.
         self.loop = loop
         self.random = random if random is not None else _random.Random().random
         self.guardian = guardian
@@ -277,7 +281,7 @@ class Tree:
         # Subtrees running in processes of their own, by path: calls to a supervisor
         # at or under one of them travel to its process.
         self.remote: dict[tuple[str, ...], Any] = {}
-        self.root = Node(self, spec, (spec.id,))
+        self.root = Node(self, spec, (*place, spec.id))
         self.nodes[self.root.path] = self.root
         self.initialized: asyncio.Future[None] = loop.create_future()
         self.done: asyncio.Future[ExitReason] = loop.create_future()
@@ -416,8 +420,8 @@ class Tree:
         if node is None:
             for end in range(len(path), 1, -1):
                 runner = self.remote.get(path[:end])
-                if runner is not None:  # in a subtree's process: its root is path[end-1]
-                    return await runner.call(path[end - 1:], request)
+                if runner is not None:  # in a subtree's process
+                    return await runner.call(path, request)
             raise SupervisorNotRunningError(f"no running supervisor at {'/'.join(path)!r}")
         future: asyncio.Future[Any] = self.loop.create_future()
         request_id = next(self._request_ids)

@@ -317,13 +317,15 @@ def test_the_handle_reaches_every_supervisor_inside_a_subtrees_process(
         assert [r.id for r in sub.which_children()] == ["w", "deep"]
         assert sub.get_childspec("deep").id == "deep"
 
-        # errors cross the boundary as themselves
-        with pytest.raises(otp.ChildNotFoundError):
+        # errors cross the boundary as themselves, naming paths in our tree
+        with pytest.raises(otp.ChildNotFoundError, match="'root/sub'"):
             sub.terminate_child("nope")
         with pytest.raises(otp.ChildRunningError):
             sup.restart_child("sub/w")
-        with pytest.raises(otp.SupervisorNotRunningError):
+        with pytest.raises(otp.SupervisorNotRunningError, match="'root/sub/nope'"):
             sup.which_children("sub/nope")
+        with pytest.raises(otp.ChildNotFoundError, match="'root/sub/deep'"):
+            sup.terminate_child("sub/deep/nope")
         with pytest.raises(TypeError, match="cannot send this call to the subtree"):
             sub.start_child(otp.ChildSpec.task("x", targets.task_forever,
                                                args=(threading.Lock(),)))
