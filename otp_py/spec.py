@@ -371,6 +371,10 @@ class ChildSpec:
         if backend != "asyncio" and is_coroutine:
             raise SpecError(cid, "start", f"{start!r} is a coroutine function, which only the "
                             f"asyncio backend can run; got backend={backend!r}")
+        if _is_generator_function(start):  # calling it runs nothing: the child would
+            raise SpecError(cid, "start", f"{start!r} is a generator function: calling it "
+                            "only makes a generator, so the child would end at once; give "
+                            "a function that does the work")
 
     def _check_backend_options(self, backend: str) -> None:
         cid = self.id
@@ -483,6 +487,12 @@ def _is_async_callable(obj: Any) -> bool:
     return inspect.iscoroutinefunction(type(obj).__call__)
 
 
+def _is_generator_function(obj: Any) -> bool:
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    return inspect.isgeneratorfunction(obj) or inspect.isasyncgenfunction(obj)
+
+
 def _infer_backend(start: Any) -> str:
     if _is_async_callable(start):
         return "asyncio"
@@ -554,6 +564,13 @@ class SupervisorSpec:
         if self.backend not in SUPERVISOR_BACKENDS:
             _fail(sid, "backend", "'inline' or 'process'", self.backend,
                   type_error=not isinstance(self.backend, str))
+        if self.backend == "process":
+            try:  # it travels to its process whole
+                pickle.dumps(self)
+            except Exception as exc:
+                raise SpecError(sid, "backend", f"a subtree in a process of its own must be "
+                                f"picklable, every child and policy in it (define functions "
+                                f"at module level); pickling it failed: {exc}") from None
         _check_decider(sid, self.decider)
         if self.watchdog is not None and not isinstance(self.watchdog, LoopWatchdog):
             _fail(sid, "watchdog", "a LoopWatchdog or None", self.watchdog, type_error=True)

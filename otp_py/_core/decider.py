@@ -78,9 +78,9 @@ class Decision:
         """Restart; after ``delay`` seconds if given (else the policy's delay)."""
         if delay is not None and (
             isinstance(delay, bool) or not isinstance(delay, int | float)
-            or math.isnan(delay) or delay < 0
+            or not 0 <= delay < math.inf
         ):
-            raise ValueError(f"a restart delay must be a non-negative number; got {delay!r}")
+            raise ValueError(f"a restart delay must be a finite number >= 0; got {delay!r}")
         return cls(Action.RESTART, None if delay is None else float(delay))
 
     def describe(self) -> str:
@@ -97,9 +97,25 @@ Decision.IGNORE = Decision(Action.IGNORE)
 
 
 def _ints(value: int | Iterable[int]) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (int(value),)
-    return tuple(int(v) for v in value)
+    """One integer or several, exactly: ``"78"`` is not ``(7, 8)``, nor 1.5 ``1``."""
+    values = (value,) if isinstance(value, int) else value
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise TypeError(f"expected an int or a list of ints; got {value!r}")
+    out = tuple(values)
+    for v in out:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"expected an int or a list of ints; got {value!r}")
+    if not out:
+        raise ValueError("expected at least one int; got none")
+    return out
+
+
+def _signals(value: int | Iterable[int]) -> tuple[int, ...]:
+    out = _ints(value)
+    for v in out:
+        if not 1 <= v <= 127:
+            raise ValueError(f"a signal number is between 1 and 127; got {v!r}")
+    return out
 
 
 @attrs.frozen
@@ -117,7 +133,7 @@ class OnSignal:
     """Matches a process or command child ended by one of ``signals`` (SIGKILL also
     matches a child the supervisor killed)."""
 
-    signals: tuple[int, ...] = attrs.field(converter=_ints)
+    signals: tuple[int, ...] = attrs.field(converter=_signals)
 
     def __call__(self, reason: ExitReason) -> bool:
         if isinstance(reason, Signaled):

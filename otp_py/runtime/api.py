@@ -32,11 +32,13 @@ from otp_py._core.reports import ExitRecord
 from otp_py._core.supervisor import ChildCounts, ChildInfo
 from otp_py._errors import (
     IntensityExceededError,
+    SpecError,
     SupervisorExitError,
     SupervisorNotRunningError,
 )
 from otp_py.runtime.guardian import Guardian
 from otp_py.runtime.tree import Listener, Tree
+from otp_py.spec import ChildSpec, SupervisorSpec
 
 __all__ = ["AsyncSupervisor", "Supervisor", "run", "start", "supervise"]
 
@@ -120,6 +122,14 @@ class AsyncSupervisor:
         :class:`~otp_py.AlreadyPresentError` or :class:`~otp_py.StartChildError`."""
         if not isinstance(args, tuple | list):
             raise TypeError(f"start_child's args must be a tuple or list; got {args!r}")
+        if spec is not None:
+            if not isinstance(spec, ChildSpec | SupervisorSpec):
+                raise TypeError(f"start_child needs a ChildSpec or SupervisorSpec (or, for a "
+                                f"simple_one_for_one supervisor, none); got {spec!r}")
+            if isinstance(spec, SupervisorSpec) and spec.watchdog is not None \
+                    and spec.backend == "inline":
+                raise SpecError(spec.id, "watchdog", "a nested supervisor runs on its "
+                                "parent's event loop, which only the tree's root can watch")
         request = ev.StartChildRequest(spec=spec, extra_args=tuple(args))
         result: str = await self._tree.call(_sup_path(self.path, supervisor), request)
         return result
@@ -180,6 +190,9 @@ class AsyncSupervisor:
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(report)`` for every report of the tree, on the tree's loop
         thread. Returns a function that removes it."""
+        if not callable(listener):
+            raise TypeError(f"add_listener(): a listener is a function taking one report; "
+                            f"got {listener!r}")
         self._tree.listeners.append(listener)
 
         def remove() -> None:
@@ -269,9 +282,22 @@ class Supervisor:
         """Whether the tree still runs."""
         return not self._tree.done.done()
 
+    def _check_waiting(self, what: str, timeout: Any) -> None:
+        """Refuse, before anything is done, a wait that cannot be made."""
+        if timeout is not None and (isinstance(timeout, bool)
+                                    or not isinstance(timeout, int | float)
+                                    or not timeout >= 0):
+            raise TypeError(f"{what}(): timeout must be a number of seconds >= 0 or None; "
+                            f"got {timeout!r}")
+        if self._thread is not None and threading.current_thread() is self._thread:
+            raise RuntimeError(f"{what}() cannot wait for the tree from the tree's own thread "
+                               "(a listener or a task child): use the AsyncSupervisor's "
+                               f"{what}(), or call it from another thread")
+
     def stop(self, timeout: float | None = None) -> ExitReason | None:
         """Stop the tree in order, wait for its thread to end, return the root's
         reason (None if it did not end within ``timeout``)."""
+        self._check_waiting("stop", timeout)
         loop = self._tree.loop
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_request_stop, self._tree)
@@ -285,6 +311,7 @@ class Supervisor:
     def kill(self, timeout: float | None = None) -> ExitReason | None:
         """Kill every child at once and end the tree (a second Ctrl-C); wait for its
         thread; return the root's reason (None if it did not end within ``timeout``)."""
+        self._check_waiting("kill", timeout)
         loop = self._tree.loop
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._async.kill)

@@ -214,13 +214,13 @@ class Node:
             self.tree.post(node, ev.Init())
             return
         sink = _Sink(self, action.ref)
-        if spec.is_supervisor:  # a subtree in a process of its own
-            from otp_py.runtime.subtree import as_process_child
-
-            spec = as_process_child(spec)
-            sink.remote = path
         self.tree.runner_started()
         try:
+            if spec.is_supervisor:  # a subtree in a process of its own
+                from otp_py.runtime.subtree import as_process_child
+
+                spec = as_process_child(spec)
+                sink.remote = path
             runner = self.tree.backend_for(spec).start(spec, sink, self.tree.env_for(path, self))
         except Exception as exc:  # a start that raised is a failed start, not a crash
             sink.finished = True
@@ -382,7 +382,7 @@ class Tree:
     def deliver(self, report: rp.Report) -> None:
         if type(report) is rp.IntensityExceeded and report.path == self.root.path:
             self.gave_up = report
-        for listener in self.listeners:
+        for listener in self.listeners[:]:  # (a listener may remove itself)
             try:
                 listener(report)
             except Exception:

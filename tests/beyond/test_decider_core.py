@@ -192,10 +192,25 @@ def test_the_first_matching_rule_decides_and_sentinels_can_be_overridden() -> No
     assert short.decide(Restart.PERMANENT, reasons.Exited(1)) == otp.Decision.STOP
 
 
-@pytest.mark.parametrize("delay", [-1.0, float("nan"), True, "1"])
-def test_a_restart_delay_must_be_a_non_negative_number(delay: object) -> None:
-    with pytest.raises(ValueError, match="non-negative"):
+@pytest.mark.parametrize("delay", [-1.0, float("nan"), float("inf"), True, "1"])
+def test_a_restart_delay_must_be_a_finite_non_negative_number(delay: object) -> None:
+    with pytest.raises(ValueError, match="finite number >= 0"):
         otp.Decision.restart(delay=delay)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("make", "value"), [
+    (otp.OnExitCode, "78"), (otp.OnExitCode, [1.5]), (otp.OnExitCode, True),
+    (otp.OnExitCode, []), (otp.OnSignal, 99999), (otp.OnSignal, 0), (otp.OnSignal, "9"),
+])
+def test_matchers_take_exact_ints(make: type, value: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        make(value)
+
+
+def test_matchers_take_one_int_or_several() -> None:
+    assert otp.OnExitCode(78).codes == (78,)
+    assert otp.OnExitCode([75, 78]).codes == (75, 78)
+    assert otp.OnSignal((9, 15)).signals == (9, 15)
 
 
 def test_bad_rules_are_refused() -> None:
