@@ -96,3 +96,42 @@ def test_a_nested_supervisor_on_its_parents_loop_cannot_have_a_watchdog() -> Non
 def test_a_seeded_random_source_is_accepted() -> None:
     sim = otp.simulate(TREE, [(1.0, "t", "crash")], random=random.Random(7).random)
     assert [e.outcome for e in sim.exits()] == ["restart"]
+
+
+POOL = otp.SupervisorSpec(id="root", children=[
+    otp.ChildSpec.task("db", task),
+    otp.SupervisorSpec(id="pool", strategy="simple_one_for_one",
+                       children=[otp.ChildSpec.task("w", task)]),
+])
+
+
+@pytest.mark.parametrize(("event", "message"), [
+    ((1.0, "dbb", "crash"), r"no child 'dbb' under 'root' \(its children: 'db', 'pool'\)"),
+    ((1.0, "db/", "crash"), "empty part"),
+    ((1.0, "pool//w#1", "crash"), "empty part"),
+    ((1.0, "pool", "crash"), "'pool' is a supervisor; events end workers"),
+    ((1.0, "pool/x#1", "crash"), "no child 'x#1' under 'root/pool'"),
+    ((float("nan"), "db", "crash"), "the time must be a finite number"),
+    ((-1, "db", "crash"), "the time must be a finite number"),
+    (("1", "db", "crash"), "the time must be a finite number"),
+])
+def test_simulate_refuses_events_that_cannot_mean_anything(event: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        otp.simulate(POOL, [event])
+
+
+def test_simulate_refuses_malformed_events_and_options() -> None:
+    with pytest.raises(TypeError, match=r"an event is \(time, path, reason\)"):
+        otp.simulate(POOL, [(1.0, "db")])
+    with pytest.raises(TypeError, match="a path is a string"):
+        otp.simulate(POOL, [(1.0, None, "crash")])
+    with pytest.raises(ValueError, match="until must be a finite number"):
+        otp.simulate(POOL, until=float("inf"))
+    with pytest.raises(ValueError, match="start_failures key 'dbx'"):
+        otp.simulate(POOL, start_failures={"dbx": [1]})
+
+
+def test_simulate_accepts_every_path_the_tree_can_have() -> None:
+    sim = otp.simulate(POOL, [(1.0, "db", "crash"), (2.0, "root/db", "crash"),
+                              (3.0, "pool/w#1", "crash")])
+    assert [e.path for e in sim.exits()] == ["db", "db"]  # no dynamic child was started

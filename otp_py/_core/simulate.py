@@ -368,6 +368,56 @@ def _supervisor_parts(path: str, root_id: str) -> list[str]:
     return parts[1:] if parts[:1] == [root_id] else parts
 
 
+def _is_time(value: Any) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, int | float)
+            and 0 <= value < float("inf"))
+
+
+def _checked_events(spec: Any, events: Iterable[Any]) -> list[tuple[float, str, Any]]:
+    """The events, each refused with a clear error if it cannot mean anything: a
+    mistyped path or a time that is not one would otherwise be silently ignored, and a
+    test would pass without testing anything."""
+    checked = []
+    for event in events:
+        if not (isinstance(event, tuple | list) and len(event) == 3):
+            raise TypeError(f"simulate(): an event is (time, path, reason); got {event!r}")
+        at, path, reason = event
+        if not _is_time(at):
+            raise ValueError(f"simulate(): event {tuple(event)!r}: the time must be a finite "
+                             f"number of seconds >= 0")
+        _check_path(spec, path, f"event {tuple(event)!r}")
+        checked.append((float(at), path, reason))
+    return checked
+
+
+def _check_path(spec: Any, path: Any, what: str) -> None:
+    """``path`` must name a worker the tree can have: a static child, or a dynamic
+    child ``template#N`` of a simple_one_for_one supervisor."""
+    if not isinstance(path, str):
+        raise TypeError(f"simulate(): {what}: a path is a string such as 'pool/worker'")
+    parts = _relative(path, spec.id).split("/")
+    if "" in parts:
+        raise ValueError(f"simulate(): {what}: the path has an empty part")
+    node = spec
+    for depth, part in enumerate(parts):
+        children = {c.id: c for c in node.children}
+        child = children.get(part)
+        if child is None and node.strategy.dynamic:
+            template = node.children[0]
+            base, sep, serial = part.rpartition("#")
+            if sep and base == template.id and serial.isdigit():
+                child = template
+        if child is None:
+            where = "/".join((spec.id, *parts[:depth])) if depth else spec.id
+            known = ", ".join(repr(c.id) for c in node.children)
+            raise ValueError(f"simulate(): {what}: no child {part!r} under {where!r} "
+                             f"(its children: {known})")
+        node = child
+    if getattr(node, "children", None) is not None and hasattr(node, "strategy"):
+        raise ValueError(f"simulate(): {what}: {path!r} is a supervisor; events end "
+                         "workers")
+
+
 def _relative(path: str, root_id: str) -> str:
     prefix = root_id + "/"
     return path[len(prefix):] if path.startswith(prefix) else path
@@ -395,10 +445,17 @@ def simulate(
     [0, 1), such as ``random.Random(7).random`` (default: no jitter).
     """
     check_tree_arguments("simulate", spec, random=random)
+    script = sorted(_checked_events(spec, events), key=lambda item: item[0])
+    for name, value in (("until", until), ("stop_at", stop_at)):
+        if value is not None and not _is_time(value):
+            raise ValueError(f"simulate(): {name} must be a finite number of seconds >= 0; "
+                             f"got {value!r}")
+    if start_failures is not None:
+        for path in start_failures:
+            _check_path(spec, path, f"start_failures key {path!r}")
     sim = _Sim(spec, random, start_failures or {})
     sim.post(sim.root, ev.Init())
     sim.run_mailbox()
-    script = sorted(events, key=lambda item: item[0])
     last = max([t for t, _, _ in script] + [stop_at or 0.0])
     horizon = until if until is not None else last + 3600.0
     for at, path, reason in script:
