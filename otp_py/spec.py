@@ -148,13 +148,18 @@ def _check_id(value: Any, owner: str) -> None:
         _fail(None, "id", "a non-empty string without '/' or surrounding spaces", value)
 
 
+def _is_nan(value: int | float) -> bool:
+    # (math.isnan would overflow on an int too large for a float: a SpecError's job)
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _check_shutdown(child_id: str, value: Any) -> None:
     if value is BRUTAL_KILL:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         _fail(child_id, "shutdown", "seconds (a number), INFINITY or BRUTAL_KILL", value,
               type_error=True)
-    if math.isnan(value) or value < 0:
+    if _is_nan(value) or value < 0:
         _fail(child_id, "shutdown", "a non-negative number of seconds, INFINITY or BRUTAL_KILL",
               value)
     _check_not_absurd(child_id, "shutdown", value)
@@ -168,7 +173,7 @@ def _check_decider(child_id: str, value: Any) -> None:
 def _check_timeout(child_id: str, field: str, value: Any, *, allow_zero: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         _fail(child_id, field, "a number of seconds", value, type_error=True)
-    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
+    if _is_nan(value) or value < 0 or (value == 0 and not allow_zero):
         bound = "non-negative" if allow_zero else "positive"
         _fail(child_id, field, f"a {bound} number of seconds", value)
     _check_not_absurd(child_id, field, value)
@@ -225,7 +230,7 @@ class Heartbeat:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 _fail(None, field, "a number of seconds", value, type_error=True)
-            if not math.isfinite(value) or value <= 0:
+            if not -math.inf < value < math.inf or value <= 0:
                 _fail(None, field, "a positive, finite number of seconds", value)
             _check_not_absurd(None, field, value)
 
@@ -256,7 +261,7 @@ class LoopWatchdog:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 _fail(None, field, "a number of seconds", value, type_error=True)
-            if not math.isfinite(value) or value <= 0:
+            if not -math.inf < value < math.inf or value <= 0:
                 _fail(None, field, "a positive, finite number of seconds", value)
             _check_not_absurd(None, field, value)
 

@@ -711,3 +711,21 @@ def test_with_extra_args_appends_to_args() -> None:
 def test_supervisor_template_takes_no_extra_args() -> None:
     with refused(SpecError, "pool", "args"):
         SupervisorSpec(id="pool").with_extra_args([1])
+
+
+async def _idle() -> None:
+    pass
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ChildSpec.task("c", _idle, shutdown=10**400),
+    lambda: ChildSpec.task("c", _idle, start_timeout=10**400),
+    lambda: SupervisorSpec(id="s", shutdown=10**400, children=[]),
+    lambda: Heartbeat(timeout=10**400),
+    lambda: otp.LoopWatchdog(timeout=10**400),
+    lambda: otp.SlidingWindow(1, 10**400),
+    lambda: otp.ExponentialBackoff(initial=10**400),
+])
+def test_an_int_too_large_for_a_float_is_a_spec_error(make: Any) -> None:
+    with pytest.raises(SpecError):  # not an OverflowError from deep inside
+        make()

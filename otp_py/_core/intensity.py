@@ -120,13 +120,17 @@ def _number(
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpecTypeError(None, field, f"{owner}.{field} must be a number; got {value!r}")
-    if math.isnan(value) or (finite and math.isinf(value)):
+    nan = isinstance(value, float) and math.isnan(value)  # (no float() of a huge int)
+    if nan or (finite and not -math.inf < value < math.inf):
         raise SpecError(None, field, f"{owner}.{field} must be a finite number; got {value!r}")
     too_small = value < minimum if inclusive else value <= minimum
     if too_small:
         bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
         raise SpecError(None, field, f"{owner}.{field} must be {bound}; got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int too large for a float
+        raise SpecError(None, field, f"{owner}.{field} is too large; got {value!r}") from None
 
 
 @attrs.frozen
