@@ -595,12 +595,7 @@ class SupervisorSpec:
                 raise SpecError(child.id, "id", f"duplicate id among the children of "
                                 f"supervisor {sid!r}; sibling ids must be unique")
             seen.add(child.id)
-            if isinstance(child, SupervisorSpec) and child.watchdog is not None \
-                    and child.backend == "inline":
-                raise SpecError(child.id, "watchdog", "a nested supervisor runs on its "
-                                "parent's event loop, which only the tree's root can watch: "
-                                "set watchdog= on the root (or give this supervisor "
-                                "backend='process', a loop of its own)")
+            check_nested(child)
             if child.significant and self.auto_shutdown is AutoShutdown.NEVER:
                 raise SpecError(child.id, "significant", f"significant=True needs "
                                 f"auto_shutdown other than 'never' on supervisor {sid!r} "
@@ -626,3 +621,14 @@ class SupervisorSpec:
 
 
 AnySpec = ChildSpec | SupervisorSpec
+
+
+def check_nested(spec: AnySpec) -> None:
+    """Refuse what a spec cannot be as a nested child (in ``children`` or given to
+    ``start_child``): a supervisor on its parent's loop with a watchdog of its own."""
+    if isinstance(spec, SupervisorSpec) and spec.watchdog is not None \
+            and spec.backend == "inline":
+        raise SpecError(spec.id, "watchdog", "a nested supervisor runs on its parent's "
+                        "event loop, which only the tree's root can watch: set watchdog= "
+                        "on the root (or give this supervisor backend='process', a loop of "
+                        "its own)")

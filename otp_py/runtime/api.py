@@ -32,13 +32,12 @@ from otp_py._core.reports import ExitRecord
 from otp_py._core.supervisor import ChildCounts, ChildInfo
 from otp_py._errors import (
     IntensityExceededError,
-    SpecError,
     SupervisorExitError,
     SupervisorNotRunningError,
 )
 from otp_py.runtime.guardian import Guardian
 from otp_py.runtime.tree import Listener, Tree
-from otp_py.spec import ChildSpec, SupervisorSpec
+from otp_py.spec import ChildSpec, SupervisorSpec, check_nested
 
 __all__ = ["AsyncSupervisor", "Supervisor", "run", "start", "supervise"]
 
@@ -126,10 +125,7 @@ class AsyncSupervisor:
             if not isinstance(spec, ChildSpec | SupervisorSpec):
                 raise TypeError(f"start_child needs a ChildSpec or SupervisorSpec (or, for a "
                                 f"simple_one_for_one supervisor, none); got {spec!r}")
-            if isinstance(spec, SupervisorSpec) and spec.watchdog is not None \
-                    and spec.backend == "inline":
-                raise SpecError(spec.id, "watchdog", "a nested supervisor runs on its "
-                                "parent's event loop, which only the tree's root can watch")
+            check_nested(spec)
         request = ev.StartChildRequest(spec=spec, extra_args=tuple(args))
         result: str = await self._tree.call(_sup_path(self.path, supervisor), request)
         return result

@@ -190,8 +190,8 @@ def _serve_calls(
 def subtree_main(spec: Any) -> None:
     """The target of a subtree process: run ``spec`` until it ends."""
     context = current_child()
-    linked = context is not None and context.send is not None
-    forwarder = ReportForwarder(context.send) if linked else None  # type: ignore[union-attr, arg-type]
+    send = context.send if context is not None else None
+    forwarder = ReportForwarder(send) if send is not None else None
 
     async def main() -> ExitReason:
         loop = asyncio.get_running_loop()

@@ -429,7 +429,6 @@ class Tree:
         self.post(node, ev.Call(request_id, request))
         return await future
 
-
     def with_details(self, path: tuple[str, ...], infos: list[Any]) -> list[Any]:
         """``which_children`` rows of the supervisor at ``path``, each with what its
         runner knows (pid, thread name...). Rows from a subtree's process already
