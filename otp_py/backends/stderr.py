@@ -229,8 +229,8 @@ class StderrTail:
     by ``env``."""
 
     __slots__ = (
-        "_copier", "_eof", "_fd", "_last_report", "_loop", "_partial", "_partial_timer",
-        "_paused", "_reading", "_report_timer", "_reporter", "_resume_timer", "_sink",
+        "_copier", "_env", "_eof", "_fd", "_last_report", "_loop", "_partial", "_partial_timer",
+        "_paused", "_reading", "_report_timer", "_resume_timer", "_sink",
         "_tail", "_total", "_unmarked", "_unreported",
     )
 
@@ -250,7 +250,7 @@ class StderrTail:
         self._unmarked = 0  # dropped, not yet said in the copy
         self._last_report = -REPORT_EVERY
         self._report_timer: asyncio.TimerHandle | None = None
-        self._reporter = env
+        self._env = env
         self._sink = sink
         self._copier = _COPIER
         self._copier.attach()
@@ -351,7 +351,7 @@ class StderrTail:
     def _marked(self, chunk: bytes) -> bytes:
         if not self._unmarked:
             return chunk
-        where = self._reporter.name if self._reporter is not None else "a child"
+        where = self._env.name if self._env is not None else "a child"
         return (f"[otp_py: {self._unmarked} bytes of the stderr of {where} were dropped: "
                 f"this stderr did not keep up]\n").encode() + chunk
 
@@ -379,10 +379,10 @@ class StderrTail:
 
     def _report(self) -> None:
         self._report_timer = None
-        if not self._unreported or self._reporter is None or self._sink is None:
+        if not self._unreported or self._env is None or self._sink is None:
             return
-        report = self._reporter.make_report(
-            OutputDropped, child_id=self._reporter.path[-1], stream="stderr",
+        report = self._env.make_report(
+            OutputDropped, child_id=self._env.path[-1], stream="stderr",
             dropped=self._unreported, total=self._total)
         self._unreported = 0
         self._last_report = self._loop.time()
