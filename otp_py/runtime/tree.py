@@ -51,7 +51,7 @@ def _log_level(report: rp.Report) -> int:
         if reason is not None and reason.is_abnormal:
             return logging.ERROR
         return logging.INFO
-    if isinstance(report, rp.RestartScheduled):
+    if isinstance(report, rp.RestartScheduled | rp.OutputDropped):
         return logging.WARNING
     return logging.INFO
 
