@@ -833,6 +833,20 @@ class SupervisorCore:
         ids = self._delayed.pop(token, None)
         if ids is None or self.state != "running":
             return
+        try:
+            hold = float(self._budget.held(self._now))
+        except Exception as exc:  # a bug in a user budget: exit, do not hide it
+            self._begin_shutdown(Abnormal(
+                f"intensity policy {self.spec.intensity!r} raised {exc!r} in held()"))
+            return
+        if 0 < hold < math.inf:  # the pause was extended since (suture): wait again
+            again = self._new_timer(hold)
+            self._delayed[again] = ids
+            for cid in ids:
+                child = self._children.get(cid)
+                if child is not None and child.timer == token:
+                    child.timer = again
+            return
         for cid in ids:
             child = self._children.get(cid)
             if child is not None and child.timer == token:
