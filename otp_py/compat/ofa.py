@@ -131,11 +131,13 @@ def restart_limit(
       (``check_interval`` 0 and a negative time) for a positive
       ``max_restart_freq``: no two restarts ever share it.
 
-    Two things of Celery 0.4's loop are not mirrored, on purpose, because they
+    Three things of Celery 0.4's loop are not mirrored, on purpose, because they
     contradict its documentation: it reset its restart count at every check (an
-    indented block too few), so with the defaults it never raised; and with a
+    indented block too few), so with the defaults it never raised; with a
     ``max_restart_freq`` of 0 or less it raised at its first frame check even when
-    the process had never failed. Here a healthy process is never given up on.
+    the process had never failed; and its ``_restart`` kept watching the dead
+    process, starting another at every check. Here a healthy process is never given
+    up on, and one process runs at a time.
 
     Values that are not numbers (nor ``None``) are handed on unchanged, so
     :class:`~otp_py.SlidingWindow` refuses them with a
