@@ -275,8 +275,27 @@ def _report(lines: Sequence[str], *, located: bool = False) -> None:
         print(line if located else f"{PROG}: error: {line}", file=sys.stderr, flush=True)
 
 
+def _reserve_std_fds() -> None:
+    """Open ``/dev/null`` on each of file descriptors 0, 1 and 2 that is closed.
+
+    Started with a stream closed (``otp-py run ... >&-``), the next descriptor the
+    tree opens (the control socket, a pipe to a child) would take that number, and
+    every command child would inherit it as its own stdin, stdout or stderr: its
+    output would go into the tree's own pipe. (Python has already set ``sys.stdout``
+    to None for a closed stdout; the views then print nothing, as asked.)"""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: run the command, return the exit status."""
+    _reserve_std_fds()
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
