@@ -289,8 +289,10 @@ def _reserve_std_fds() -> None:
         except OSError:
             null = os.open(os.devnull, os.O_RDWR)
             if null != fd:
-                os.dup2(null, fd)
+                os.dup2(null, fd)  # (inheritable, as dup2 makes it by default)
                 os.close(null)
+            else:
+                os.set_inheritable(fd, True)  # os.open's are not; children need it
 
 
 def main(argv: Sequence[str] | None = None) -> int:
