@@ -483,15 +483,18 @@ def request(path: Path, payload: dict[str, Any], *, timeout: float = 30.0) -> di
                            f"{peer}, not by you (uid {os.getuid()}); refusing to talk to it")
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
         try:
-            sock.sendall(json.dumps(payload).encode() + b"\n")
+            try:
+                sock.sendall(json.dumps(payload).encode() + b"\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a tree that refuses at once (busy) may have answered and closed
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
         except TimeoutError:
             raise CliError(f"no reply from {path} within {timeout:g} s (a request already "
                            "sent may still complete)") from None
         except ConnectionResetError:
-            # A server that refuses at once (busy) may close before reading what we
-            # sent; the kernel then resets the connection after the reply arrived.
+            # A tree that refuses at once (busy) closes without reading what we sent;
+            # the kernel then resets the connection after its reply.
             if not b"".join(chunks).endswith(b"\n"):
                 raise CliError(f"lost the connection to {path}: the tree reset it "
                                "before replying") from None
