@@ -483,10 +483,9 @@ def request(path: Path, payload: dict[str, Any], *, timeout: float = 30.0) -> di
                            f"{peer}, not by you (uid {os.getuid()}); refusing to talk to it")
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
         try:
-            try:
+            # A tree that refuses at once (busy) may have answered and closed already.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 sock.sendall(json.dumps(payload).encode() + b"\n")
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # a tree that refuses at once (busy) may have answered and closed
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
         except TimeoutError:

@@ -63,7 +63,7 @@ def _threads() -> list[str]:
     names = {t.ident: t for t in threading.enumerate()}
     lines: list[str] = []
     frames = sys._current_frames()
-    lines.append(f"{len(frames)} threads:")
+    lines.append(f"{len(frames)} thread{'s' if len(frames) != 1 else ''}:")
     for ident, frame in frames.items():
         thread = names.get(ident)
         label = f"{thread.name} (daemon)" if thread is not None and thread.daemon else \
@@ -78,7 +78,7 @@ def _tasks() -> list[str]:
         tasks = asyncio.all_tasks()
     except RuntimeError:  # no running loop
         return []
-    lines = [f"{len(tasks)} asyncio tasks:"]
+    lines = [f"{len(tasks)} asyncio task{'s' if len(tasks) != 1 else ''}:"]
     for task in sorted(tasks, key=lambda t: t.get_name()):
         coro = task.get_coro()
         lines.append(f"task {task.get_name()} ({getattr(coro, '__qualname__', coro)}):")
@@ -99,7 +99,9 @@ def _awaiting(coro: object) -> list[str]:
         inner = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
         if inner is not None and not hasattr(inner, "cr_frame") \
                 and not hasattr(inner, "gi_frame"):
-            lines.append(f"  awaiting {type(inner).__name__}")
+            name = type(inner).__name__
+            lines.append("  awaiting a future" if name in ("FutureIter", "Future", "generator")
+                         else f"  awaiting {name}")
             break
         coro = inner
     return lines

@@ -95,15 +95,18 @@ class Cli:
             self.lines.append(line)
         return True
 
-    def wait_for(self, pattern: str, timeout: float = TIMEOUT) -> str:
-        """The first output line (so far or to come) matching ``pattern``."""
+    def wait_for(self, pattern: str, timeout: float = TIMEOUT, *, nth: int = 1) -> str:
+        """The first (or ``nth``) output line, so far or to come, matching ``pattern``."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         seen = 0
+        matched = 0
         while True:
             for line in self.lines[seen:]:
                 if regex.search(line):
-                    return line
+                    matched += 1
+                    if matched == nth:
+                        return line
             seen = len(self.lines)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
