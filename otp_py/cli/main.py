@@ -72,7 +72,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--socket", metavar="PATH",
                        help=f"listen for 'otp-py status' and 'otp-py ctl' on PATH (default: "
                             f"${control.ENV_SOCKET}, else $XDG_RUNTIME_DIR/otp-py/ID.sock or "
-                            "/tmp/otp-py-UID/ID.sock)")
+                            "$TMPDIR/otp-py-UID/ID.sock, /tmp when TMPDIR is unset)")
     where.add_argument("--no-control", action="store_true",
                        help="do not open a control socket")
 
