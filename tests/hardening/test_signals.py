@@ -1,18 +1,34 @@
 """``otp-py run`` (and a tree run from Python) against the signals and the closed
-streams an operator or a service manager may hand it: SIGHUP, SIGQUIT, and a closed
-standard output."""
+streams an operator, a terminal or a service manager may hand it: SIGHUP (sent, or a
+terminal that hangs up), SIGQUIT, and a closed standard output."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import select
 import signal
+import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from tests.cli.clitools import Cli, environment, run, runtime_dir, script
+from tests.cli.clitools import (
+    ROOT,
+    TIMEOUT,
+    Cli,
+    environment,
+    run,
+    runtime_dir,
+    script,
+    wait_until,
+)
 
 TREE = """
 id = "sigtree"
@@ -97,6 +113,63 @@ def test_sighup_stops_the_tree_in_order(tree: tuple[Cli, Path]) -> None:
            "(Ctrl-C again to kill it at once)" in cli.lines
     assert _terminated(cli) == ["cmd", "task", "proc"]
     assert not sock.exists()  # removed on the way out
+
+
+CONTROLLING_TTY = ("import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+                   "os.execvp(sys.argv[1], sys.argv[1:])")
+"""Make fd 0 (a terminal) the controlling terminal of this new session, then exec."""
+
+
+@pytest.mark.parametrize("view", ["events", "live"])
+def test_a_terminal_that_hangs_up_stops_the_tree_in_order(
+    tmp_path: Path, runtime: Path, view: str
+) -> None:
+    path = tmp_path / "tree.toml"
+    path.write_text(TREE)
+    sock = runtime / "otp-py" / "sigtree.sock"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONTROLLING_TTY, script(), "run", str(path), "--view", view],
+        stdin=slave, stdout=slave, stderr=slave, start_new_session=True, cwd=ROOT,
+        env=environment(runtime))
+    os.close(slave)
+    reading = threading.Event()
+    reading.set()
+
+    def drain() -> None:  # a terminal that someone reads, until it hangs up
+        while reading.is_set():
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: run(["status"], runtime).returncode == 0,
+                   what="the tree answering on its socket")
+        reply = json.loads(run(["status", "--json"], runtime).stdout)
+        pids = [n["pid"] for n in reply["root"]["children"] if n.get("pid")]
+        assert len(pids) == 2  # proc and cmd
+        reading.clear()
+        reader.join(TIMEOUT)
+        os.close(master)  # the terminal hangs up: the kernel sends SIGHUP
+        master = -1
+        # Everything written to the terminal from now on fails (EIO): that must not
+        # turn the orderly stop into a failure.
+        assert proc.wait(TIMEOUT) == 0
+        assert not sock.exists()
+        wait_until(lambda: not any(psutil.pid_exists(pid) for pid in pids), timeout=5,
+                   what="the children gone")
+    finally:
+        reading.clear()
+        if master >= 0:
+            os.close(master)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(TIMEOUT)
 
 
 def test_sigquit_dumps_the_tree_and_keeps_running(tree: tuple[Cli, Path],
