@@ -114,6 +114,7 @@ EXPECTED_REPORTS = sorted(
         "ChildUnstoppable",
         "ExitRecord",
         "IntensityExceeded",
+        "OutputDropped",
         "Report",
         "RestartScheduled",
         "SupervisorExited",

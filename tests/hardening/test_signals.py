@@ -25,7 +25,6 @@ from tests.cli.clitools import (
     Cli,
     environment,
     run,
-    runtime_dir,
     script,
     wait_until,
 )
@@ -81,12 +80,6 @@ print("tree ended", file=sys.stderr, flush=True)
 
 STDOUT_CLOSED = ["bash", "-c", 'exec "$@" >&-', "bash"]
 """A prefix that runs a command with its standard output closed."""
-
-
-@pytest.fixture
-def runtime() -> Iterator[Path]:
-    with runtime_dir() as path:
-        yield path
 
 
 @pytest.fixture
