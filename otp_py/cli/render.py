@@ -13,8 +13,10 @@ __all__ = [
     "COLUMNS",
     "age",
     "cells",
+    "child_detail",
     "declared_text",
     "duration",
+    "exit_lines",
     "json_ready",
     "kind_of",
     "mermaid",
@@ -86,6 +88,60 @@ def _align(rows: Sequence[Sequence[str]], right: Iterable[int] = ()) -> list[str
         parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
                  enumerate(zip(r, widths, strict=True))]
         lines.append("  ".join(parts).rstrip())
+    return lines
+
+
+def _indent(text: str, prefix: str) -> list[str]:
+    return [prefix + line for line in text.rstrip("\n").splitlines()]
+
+
+def exit_lines(record: Node, now: float, *, prefix: str = "  ") -> list[str]:
+    """One exit of a crash history: when, why, then its traceback or stderr tail."""
+    import time as _time
+
+    at = float(record["at"])
+    when = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(at))
+    extra = []
+    if record.get("uptime") is not None:
+        extra.append(f"after {duration(float(record['uptime']))} up")
+    if record.get("delay"):
+        extra.append(f"restarted after {float(record['delay']):.3g} s")
+    tail = f" ({', '.join(extra)})" if extra else ""
+    lines = [f"{prefix}{when} ({age(at, now)} ago): {record['reason']}{tail}"]
+    if record.get("traceback"):
+        lines += _indent(str(record["traceback"]), prefix + "    ")
+    if record.get("stderr"):
+        lines.append(f"{prefix}    last lines of stderr:")
+        lines += _indent(str(record["stderr"]), prefix + "      ")
+    return lines
+
+
+def child_detail(node: Node, now: float) -> list[str]:
+    """One child in full, for ``otp-py status PATH``: its spec, state, pid, uptime,
+    restarts, and its crash history (oldest first) with tracebacks and stderr tails."""
+    lines = [f"{node['path']}  ({node['kind']}, {kind_of(node)})"]
+    spec = []
+    if node.get("target"):
+        spec.append(("target", str(node["target"])))
+    if node.get("strategy"):
+        spec.append(("strategy", f"{node['strategy']}, {node.get('intensity', '')}"))
+    spec.append(("restart", f"{node['restart']}, shutdown {node['shutdown']}"
+                 + (", significant" if node.get("significant") else "")))
+    state = str(node.get("state", "?"))
+    spec.append(("state", state))
+    spec.append(("pid", "-" if node.get("pid") is None else str(node["pid"])))
+    spec.append(("uptime", age(node.get("started_at"), now) or "-"))
+    spec.append(("restarts", "-" if node.get("restarts") is None else str(node["restarts"])))
+    width = max(len(k) for k, _ in spec)
+    lines += [f"  {k.ljust(width)}  {v}" for k, v in spec]
+    history = node.get("history") or []
+    if not history:
+        lines.append("  no exits yet")
+    else:
+        lines.append(f"  last {len(history)} exit{'s' if len(history) != 1 else ''} "
+                     "(oldest first):")
+        for record in history:
+            lines += exit_lines(record, now, prefix="    ")
     return lines
 
 
