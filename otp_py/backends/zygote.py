@@ -39,7 +39,7 @@ import threading
 import traceback
 from typing import Any, ClassVar
 
-__all__ = ["ForkServer", "ForkServerError", "main"]
+__all__ = ["IMPORTING_MAIN", "ForkServer", "ForkServerError", "main", "main_guard_message"]
 
 _LENGTH = struct.Struct("!Q")
 _STATUS = struct.Struct("!i")
@@ -47,6 +47,23 @@ _STATUS = struct.Struct("!i")
 
 class ForkServerError(RuntimeError):
     """The fork server could not start a child (the text says why)."""
+
+
+IMPORTING_MAIN = "OTP_PY_IMPORTING_MAIN"
+"""Set (to the script's path) while the fork server imports the supervisor's main
+script to find a target defined in it."""
+
+
+def main_guard_message(script: str, exc: BaseException) -> str:
+    """The error for a script whose import, to find a process child's target, failed
+    (typically: it started its tree again because it has no ``__main__`` guard)."""
+    # (no apostrophes: the text travels inside a repr, which would escape them)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return (f"importing {script} to find the target of a process child failed "
+            f"({type(exc).__name__}: {first}): a target defined in a script is found by "
+            "importing the script again in a fresh process, which runs its top-level "
+            'code; put the code that starts the tree under if __name__ == "__main__":, '
+            "or define the target in a module of its own")
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
@@ -291,10 +308,19 @@ class _Server:
         self.main_ready = True
         name = self.hello.get("main_spec")
         path = self.hello.get("main_file")
-        if name and not name.endswith("__main__"):
-            spawn.prepare({"init_main_from_name": name})
-        elif path:
-            spawn.prepare({"init_main_from_path": path})
+        # A script without an `if __name__ == "__main__":` guard starts its tree again
+        # when imported here; the runtime refuses to while this is set (see
+        # otp_py.runtime.api), and the refusal is turned into one clear error.
+        os.environ[IMPORTING_MAIN] = str(path or name)
+        try:
+            if name and not name.endswith("__main__"):
+                spawn.prepare({"init_main_from_name": name})
+            elif path:
+                spawn.prepare({"init_main_from_path": path})
+        except BaseException as exc:
+            raise RuntimeError(main_guard_message(str(path or name), exc)) from None
+        finally:
+            os.environ.pop(IMPORTING_MAIN, None)
 
     def reply(self, reply: tuple[Any, ...]) -> None:
         _send_message(self.sock, pickle.dumps(reply))
