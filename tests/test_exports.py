@@ -39,6 +39,7 @@ EXPECTED_ALL = sorted(
         "HandledExit",
         "Heartbeat",
         "INFINITY",
+        "Ignore",
         "IntensityExceededError",
         "IntensityPolicy",
         "MaxRestartsExceededError",
@@ -92,6 +93,7 @@ EXPECTED_REASONS = sorted(
         "Exited",
         "FailedToStartChild",
         "Hung",
+        "Ignored",
         "Killed",
         "NO_TERM",
         "NoRestart",
@@ -108,6 +110,7 @@ EXPECTED_REASONS = sorted(
 EXPECTED_REPORTS = sorted(
     [
         "ChildExited",
+        "ChildIgnored",
         "ChildStartFailed",
         "ChildStarted",
         "ChildTerminated",

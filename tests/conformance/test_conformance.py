@@ -20,17 +20,34 @@ import scenario as sc  # noqa: E402
 import sim_replay  # noqa: E402
 
 DATA = HERE / "data"
-SCENARIOS = sorted(DATA.glob("*.json"))
+# The public scenarios, when the shared conformance folder sits next to the project
+# (scenarios/NAME.json and expected/NAME.trace); the project's own are in data/.
+PUBLIC = HERE.parents[2] / "shared" / "conformance"
+OWN = sorted(DATA.glob("*.json"))
+SHARED = sorted((PUBLIC / "scenarios").glob("*.json")) if PUBLIC.is_dir() else []
+SCENARIOS = OWN + [p for p in SHARED if not (DATA / p.name).exists()]
 
 
 def expected(path: Path) -> list[str]:
-    return path.with_suffix(".trace").read_text().splitlines()
+    own = path.with_suffix(".trace")
+    trace = own if own.exists() else path.parent.parent / "expected" / own.name
+    return trace.read_text().splitlines()
 
 
 def test_there_are_scenarios() -> None:
-    assert len(SCENARIOS) >= 20
-    for path in SCENARIOS:
+    assert len(OWN) >= 20
+    for path in OWN:
         assert path.with_suffix(".trace").exists(), path.name
+
+
+def test_public_scenarios_kept_here_are_the_public_ones() -> None:
+    """A public scenario copied into data/ must not drift from the shared one."""
+    for path in SHARED:
+        mine = DATA / path.name
+        if mine.exists():
+            assert mine.read_text().strip() == path.read_text().strip(), path.name
+            public = PUBLIC / "expected" / mine.with_suffix(".trace").name
+            assert expected(mine) == public.read_text().splitlines(), path.name
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
