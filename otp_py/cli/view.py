@@ -105,6 +105,7 @@ _STATE_STYLES: Final = {
     "starting": "cyan",
     "stopping": "yellow",
     "stopped": "red",
+    "ignored": "dim",
 }
 
 

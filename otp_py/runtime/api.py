@@ -111,8 +111,9 @@ class AsyncSupervisor:
 
     async def start_child(
         self, spec: Any = None, *, args: tuple[Any, ...] = (), supervisor: str = ""
-    ) -> str:
-        """Add and start a child; return its id.
+    ) -> str | None:
+        """Add and start a child; return its id, or None if its start declined
+        (it raised :class:`~otp_py.Ignore`: OTP's ``{ok, undefined}``).
 
         For a static supervisor pass a :class:`~otp_py.ChildSpec` (or
         :class:`~otp_py.SupervisorSpec`); for a simple_one_for_one supervisor pass the
@@ -127,7 +128,7 @@ class AsyncSupervisor:
                                 f"simple_one_for_one supervisor, none); got {spec!r}")
             check_nested(spec)
         request = ev.StartChildRequest(spec=spec, extra_args=tuple(args))
-        result: str = await self._tree.call(_sup_path(self.path, supervisor), request)
+        result: str | None = await self._tree.call(_sup_path(self.path, supervisor), request)
         return result
 
     async def terminate_child(self, path: str) -> None:
@@ -135,11 +136,12 @@ class AsyncSupervisor:
         sup, child = _split(self.path, path)
         await self._tree.call(sup, ev.TerminateChild(child))
 
-    async def restart_child(self, path: str) -> str:
-        """Start a stopped child again. Raises :class:`~otp_py.ChildRunningError`,
+    async def restart_child(self, path: str) -> str | None:
+        """Start a stopped child again; return its id, or None if its start declined
+        (:class:`~otp_py.Ignore`). Raises :class:`~otp_py.ChildRunningError`,
         :class:`~otp_py.ChildRestartingError`, :class:`~otp_py.ChildNotFoundError`."""
         sup, child = _split(self.path, path)
-        result: str = await self._tree.call(sup, ev.RestartChild(child))
+        result: str | None = await self._tree.call(sup, ev.RestartChild(child))
         return result
 
     async def delete_child(self, path: str) -> None:
@@ -245,7 +247,7 @@ class Supervisor:
 
     def start_child(
         self, spec: Any = None, *, args: tuple[Any, ...] = (), supervisor: str = ""
-    ) -> str:
+    ) -> str | None:
         """See :meth:`AsyncSupervisor.start_child`."""
         return self._call(self._async.start_child(spec, args=args, supervisor=supervisor))
 
@@ -253,7 +255,7 @@ class Supervisor:
         """See :meth:`AsyncSupervisor.terminate_child`."""
         self._call(self._async.terminate_child(path))
 
-    def restart_child(self, path: str) -> str:
+    def restart_child(self, path: str) -> str | None:
         """See :meth:`AsyncSupervisor.restart_child`."""
         return self._call(self._async.restart_child(path))
 
