@@ -117,6 +117,7 @@ EXPECTED_REPORTS = sorted(
         "ChildUnstoppable",
         "ExitRecord",
         "IntensityExceeded",
+        "OutputDropped",
         "Report",
         "RestartScheduled",
         "SupervisorExited",

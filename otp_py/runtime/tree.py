@@ -73,20 +73,25 @@ def _someone_listens() -> bool:
 class _Sink:
     """A backend's line to the node that supervises its child."""
 
-    __slots__ = ("finished", "node", "ref", "remote")
+    __slots__ = ("finished", "node", "ref", "remote", "starting")
 
     def __init__(self, node: Node, ref: int) -> None:
         self.node = node
         self.ref = ref
         self.finished = False
         self.remote: tuple[str, ...] | None = None  # the path of a subtree it runs
+        self.starting = False  # inside the backend's start(), on the tree's stack
 
     def up(self) -> None:
         self.node.tree.post(self.node, ev.ChildUp(self.ref))
 
     def start_failed(self, reason: ExitReason) -> None:
         self._finish()
-        self.node.tree.post(self.node, _start_result(self.ref, reason))
+        event = _start_result(self.ref, reason)
+        if self.starting:  # failed at once: queued behind what already waits
+            self.node.tree.post_soon(self.node, event)
+        else:
+            self.node.tree.post(self.node, event)
 
     def down(self, reason: ExitReason, stderr: str | None = None) -> None:
         self._finish()
@@ -223,6 +228,7 @@ class Node:
             return
         sink = _Sink(self, action.ref)
         self.tree.runner_started()
+        sink.starting = True
         try:
             if spec.is_supervisor:  # a subtree in a process of its own
                 from otp_py.runtime.subtree import as_process_child
@@ -233,8 +239,10 @@ class Node:
         except Exception as exc:  # a start that raised is a failed start, not a crash
             sink.finished = True
             self.tree.runner_ended()
-            self.tree.post(self, _start_result(action.ref, from_exception(exc)))
+            self.tree.post_soon(self, _start_result(action.ref, from_exception(exc)))
             return
+        finally:
+            sink.starting = False
         if not sink.finished:  # a backend may report a failed start at once
             self.children[action.ref] = runner
             if sink.remote is not None:
@@ -312,6 +320,19 @@ class Tree:
         self._mailbox.append((node, event))
         if not self._draining:
             self._drain()
+
+    def post_soon(self, node: Node, event: ev.Event) -> None:
+        """Post ``event`` from the loop's next turn, behind whatever already waits there.
+
+        A start that fails at once is reported this way. Posted directly, it would be
+        handled in the same pass over the mailbox, the core would retry the restart at
+        once, and a child whose every start fails would keep the loop from ever running
+        again while the budget lasts: no signal, no call and no control request served,
+        the garbage collector off all along. OTP's ``try_again_restart`` is likewise a
+        message a supervisor sends itself, queued behind the ones already waiting.
+        The decisions are the same either way; only what can come in between changes.
+        """
+        self.loop.call_soon(self.post, node, event)
 
     def _drain(self) -> None:
         # The cyclic garbage collector is paused while a batch of events is handled:
