@@ -437,7 +437,7 @@ class SupervisorCore:
                 self._children[spec.id] = _Child(spec.id, spec)
             for child in list(self._children.values()):
                 reason = yield from self._start(child)
-                if isinstance(reason, Ignored):
+                if reason is _IGNORED:
                     self._ignored(child)
                 elif reason is not None:
                     if child.restart is Restart.TEMPORARY:
@@ -453,7 +453,7 @@ class SupervisorCore:
 
     def _start(self, child: _Child) -> Generator[Any, Any, ExitReason | None]:
         """Start ``child`` and wait until it is up. Returns None, or why it failed,
-        or :class:`Ignored` if it declined (the caller keeps or forgets it: see
+        or ``_IGNORED`` if it declined (the caller keeps or forgets it: see
         :meth:`_ignored`)."""
         ref = next(self._refs)
         child.ignored = False
@@ -840,7 +840,7 @@ class SupervisorCore:
     def _start_one(self, child: _Child) -> Job:
         """The plan of one_for_one and simple_one_for_one: start just this child."""
         reason = yield from self._start(child)
-        if isinstance(reason, Ignored):
+        if reason is _IGNORED:
             self._ignored(child)  # not running; no retry (OTP: set_pid(undefined))
         elif reason is not None:
             child.state = RESTARTING
@@ -852,7 +852,7 @@ class SupervisorCore:
             if child is None or child.state not in (STOPPED, WAITING, RESTARTING):
                 continue
             reason = yield from self._start(child)
-            if isinstance(reason, Ignored):
+            if reason is _IGNORED:
                 self._ignored(child)  # as OTP's start_children: the rest still start
             elif reason is not None:
                 # As OTP: this child retries later; the rest of the plan stays stopped.
@@ -1028,7 +1028,7 @@ class SupervisorCore:
 
     def _start_child_job(self, call: ev.Call, child: _Child) -> Job:
         reason = yield from self._start(child)
-        if isinstance(reason, Ignored):
+        if reason is _IGNORED:
             # OTP's {ok, undefined}: kept with no process, unless forgotten
             if not self._forgets_ignored(child):
                 self._children[child.id] = child
@@ -1069,7 +1069,7 @@ class SupervisorCore:
 
     def _restart_child_job(self, call: ev.Call, child: _Child) -> Job:
         reason = yield from self._start(child)
-        if isinstance(reason, Ignored):
+        if reason is _IGNORED:
             self._ignored(child)
             self._reply(call, None)  # OTP's {ok, undefined}: it stays not running
         elif reason is None:
