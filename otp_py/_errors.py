@@ -22,6 +22,7 @@ __all__ = [
     "ChildRestartingError",
     "ChildRunningError",
     "DoNotRestart",
+    "Ignore",
     "IntensityExceededError",
     "MaxChildrenError",
     "NameTakenError",
@@ -194,6 +195,18 @@ class Shutdown(Exception):  # noqa: N818 - named after OTP's exit reason
 
 class DoNotRestart(Exception):  # noqa: N818 - a sentinel, not an error
     """Raise in a child to end it without a restart, whatever its restart type."""
+
+
+class Ignore(Exception):  # noqa: N818 - named after OTP's ignore
+    """Raise in a child before it is up to decline its start (OTP's ``ignore``).
+
+    "Before it is up": before :func:`otp_py.notify_ready` in a child whose spec says
+    ``ready=True`` (a child without ``ready`` is up as soon as it is started, so it
+    cannot decline). The supervisor does not count it as a failure: the child is kept
+    with no process (``which_children`` shows ``"ignored"``) and can be started later
+    with ``restart_child``; a temporary child, or a child of a simple_one_for_one
+    supervisor, is forgotten. ``start_child`` and ``restart_child`` answer ``None``.
+    Raised after the child is up, it is an ordinary abnormal exit."""
 
 
 class ShutdownTree(Exception):  # noqa: N818 - a sentinel, not an error

@@ -39,6 +39,7 @@ EXPECTED_ALL = sorted(
         "HandledExit",
         "Heartbeat",
         "INFINITY",
+        "Ignore",
         "IntensityExceededError",
         "IntensityPolicy",
         "MaxChildrenError",
@@ -95,6 +96,7 @@ EXPECTED_REASONS = sorted(
         "Exited",
         "FailedToStartChild",
         "Hung",
+        "Ignored",
         "Killed",
         "NO_TERM",
         "NoRestart",
@@ -111,6 +113,7 @@ EXPECTED_REASONS = sorted(
 EXPECTED_REPORTS = sorted(
     [
         "ChildExited",
+        "ChildIgnored",
         "ChildStartFailed",
         "ChildStarted",
         "ChildTerminated",

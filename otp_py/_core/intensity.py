@@ -152,11 +152,19 @@ class SlidingWindow(IntensityPolicy):
     ``t >= now - period``; the new restart is added, and the supervisor gives up when
     the count then exceeds ``max_restarts``. ``SlidingWindow(0, 5)`` gives up on the
     first failure. The default, ``SlidingWindow(1, 5)``, is OTP's default (intensity
-    1, period 5). OTP stamps restarts in whole seconds; otp_py uses the exact time.
+    1, period 5).
+
+    ``resolution``: OTP stamps each restart with the whole second it happened in
+    (``erlang:monotonic_time(second)``), so two restarts up to almost ``period + 1``
+    seconds apart can share a window. By default (``None``) otp_py uses the exact
+    time; ``resolution=1.0`` stamps as OTP does (time ``t`` counts as
+    ``floor(t / resolution)`` units of ``resolution`` seconds of the supervisor's
+    monotonic clock), for a tree that must decide exactly as its Erlang original.
     """
 
     max_restarts: int = attrs.field(default=1)
     period: float = attrs.field(default=5.0)
+    resolution: float | None = attrs.field(default=None, kw_only=True)
 
     @max_restarts.validator
     def _check_max(self, _: Any, value: Any) -> None:
@@ -176,8 +184,17 @@ class SlidingWindow(IntensityPolicy):
             raise SpecError(None, "period", f"SlidingWindow.period must be at most a year "
                             f"({_MAX_SECONDS:.0f} s; seconds, not milliseconds); got {value!r}")
 
+    @resolution.validator
+    def _check_resolution(self, _: Any, value: Any) -> None:
+        if value is not None:
+            _number("SlidingWindow", "resolution", value, minimum=0, inclusive=False)
+            if value > _MAX_SECONDS:
+                raise SpecError(None, "resolution", "SlidingWindow.resolution must be at "
+                                f"most a year; got {value!r}")
+
     def budget(self, random: RandomSource) -> Budget:
-        return _WindowBudget(self.max_restarts, float(self.period))
+        unit = None if self.resolution is None else float(self.resolution)
+        return _WindowBudget(self.max_restarts, float(self.period), unit)
 
     def describe(self) -> str:
         noun = "restart" if self.max_restarts == 1 else "restarts"
@@ -185,14 +202,17 @@ class SlidingWindow(IntensityPolicy):
 
 
 class _WindowBudget(Budget):
-    __slots__ = ("_max", "_period", "_times")
+    __slots__ = ("_max", "_period", "_times", "_unit")
 
-    def __init__(self, max_restarts: int, period: float) -> None:
+    def __init__(self, max_restarts: int, period: float, unit: float | None = None) -> None:
         self._max = max_restarts
         self._period = period
+        self._unit = unit
         self._times: deque[float] = deque()
 
     def on_failure(self, child_id: str, now: float) -> Verdict:
+        if self._unit is not None:  # OTP's stamps: the whole unit ``now`` falls in
+            now = math.floor(now / self._unit) * self._unit
         times = self._times
         threshold = now - self._period
         while times and times[0] < threshold:

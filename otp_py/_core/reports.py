@@ -16,6 +16,7 @@ from otp_py._core.reasons import ExitReason
 
 __all__ = [
     "ChildExited",
+    "ChildIgnored",
     "ChildStartFailed",
     "ChildStarted",
     "ChildTerminated",
@@ -106,6 +107,22 @@ class ChildStartFailed(Report):
 
     def describe(self) -> str:
         return f"{self.where}: {self.child_id} failed to start: {self.reason}"
+
+
+@attrs.frozen
+class ChildIgnored(Report):
+    """A start attempt returned OTP's ``ignore`` (the child raised
+    :class:`otp_py.Ignore` before it was up). ``kept``: the child stays, with no
+    process (``which_children`` says ``"ignored"``); False when it was forgotten (a
+    temporary child, or a child of a simple_one_for_one supervisor)."""
+
+    child_id: str = ""
+    is_supervisor: bool = False
+    kept: bool = True
+
+    def describe(self) -> str:
+        then = "kept, not running" if self.kept else "forgotten"
+        return f"{self.where}: {self.child_id} ignored its start; {then}"
 
 
 @attrs.frozen

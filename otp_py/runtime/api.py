@@ -130,8 +130,9 @@ class AsyncSupervisor:
         args: tuple[Any, ...] = (),
         supervisor: str = "",
         name: str | None = None,
-    ) -> str:
-        """Add and start a child; return its id.
+    ) -> str | None:
+        """Add and start a child; return its id, or None if its start declined
+        (it raised :class:`~otp_py.Ignore`: OTP's ``{ok, undefined}``).
 
         For a static supervisor pass a :class:`~otp_py.ChildSpec` (or
         :class:`~otp_py.SupervisorSpec`); for a simple_one_for_one supervisor pass the
@@ -163,7 +164,7 @@ class AsyncSupervisor:
         request = ev.StartChildRequest(spec=spec, extra_args=tuple(args), name=name)
         registry = self._tree.names
         if not names:
-            result: str = await self._tree.call(sup_path, request)
+            result: str | None = await self._tree.call(sup_path, request)
             return result
         await registry.claim(names, self._holds)
         try:
@@ -171,7 +172,9 @@ class AsyncSupervisor:
         except BaseException:
             registry.release(names)
             raise
-        if spec is not None:  # the paths under the new child: from its own id down
+        if result is None and spec is None:  # a dynamic child that ignored: not kept
+            registry.release(names)
+        elif spec is not None:  # the paths under the new child: from its own id down
             registry.register({n: (*sup_path, *p) for n, p in names.items()})
         else:
             registry.register({n: (*sup_path, result) for n in names})
@@ -250,11 +253,12 @@ class AsyncSupervisor:
         sup, child = _split(self.path, path)
         await self._tree.call(sup, ev.TerminateChild(child))
 
-    async def restart_child(self, path: str) -> str:
-        """Start a stopped child again. Raises :class:`~otp_py.ChildRunningError`,
+    async def restart_child(self, path: str) -> str | None:
+        """Start a stopped child again; return its id, or None if its start declined
+        (:class:`~otp_py.Ignore`). Raises :class:`~otp_py.ChildRunningError`,
         :class:`~otp_py.ChildRestartingError`, :class:`~otp_py.ChildNotFoundError`."""
         sup, child = _split(self.path, path)
-        result: str = await self._tree.call(sup, ev.RestartChild(child))
+        result: str | None = await self._tree.call(sup, ev.RestartChild(child))
         return result
 
     async def delete_child(self, path: str) -> None:
@@ -365,7 +369,7 @@ class Supervisor:
         args: tuple[Any, ...] = (),
         supervisor: str = "",
         name: str | None = None,
-    ) -> str:
+    ) -> str | None:
         """See :meth:`AsyncSupervisor.start_child`."""
         return self._call(
             self._async.start_child(spec, args=args, supervisor=supervisor, name=name)
@@ -393,7 +397,7 @@ class Supervisor:
         """See :meth:`AsyncSupervisor.terminate_child`."""
         self._call(self._async.terminate_child(path))
 
-    def restart_child(self, path: str) -> str:
+    def restart_child(self, path: str) -> str | None:
         """See :meth:`AsyncSupervisor.restart_child`."""
         return self._call(self._async.restart_child(path))
 
