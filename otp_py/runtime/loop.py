@@ -14,7 +14,9 @@ unstoppable); any other task left (one a child started, say) is cancelled once a
 given :data:`CLOSE_GRACE` seconds to end. A task still running after that is
 abandoned the way the asyncio backend abandons an unstoppable
 child (its coroutine is closed, see :func:`otp_py.backends.task.abandon`), logged, and
-the loop is closed without it. Async generators get the same bounded grace.
+the loop is closed without it. Async generators get the same bounded grace. The
+default executor's threads are still waited for, as ``asyncio.run`` does: a thread
+cannot be stopped, and the interpreter would wait for it at exit anyway.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from tests.hardening import stubborn_tree
 from tests.reports import DEFAULT_TIMEOUT, Recorder
 
 SHUTDOWN = stubborn_tree.SHUTDOWN
-MARGIN = 2.0
+MARGIN = 3.0
 """Seconds beyond the shutdown timeout and the kill's grace (reaping, a loaded
 machine, an interpreter's exit)."""
 BOUND = SHUTDOWN + KILL_GRACE + MARGIN
