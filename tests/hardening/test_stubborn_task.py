@@ -27,7 +27,7 @@ import otp_py as otp
 from otp_py import reasons
 from otp_py import reports as rp
 from otp_py.backends.task import KILL_GRACE
-from tests.cli.clitools import Cli, runtime_dir
+from tests.cli.clitools import Cli
 from tests.faults.helpers import read_line, script, stderr_of
 from tests.hardening import stubborn_tree
 from tests.reports import DEFAULT_TIMEOUT, Recorder
@@ -277,12 +277,6 @@ def test_a_task_swallowing_generator_exit_too_is_abandoned_all_the_same(
 
 
 # ------------------------------------------------------------ otp-py run
-
-
-@pytest.fixture
-def runtime() -> Iterator[Path]:
-    with runtime_dir() as path:
-        yield path
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
