@@ -41,6 +41,7 @@ from otp_py._errors import (
     SupervisorExitError,
     SupervisorNotRunningError,
 )
+from otp_py.runtime import loop as loops
 from otp_py.runtime.guardian import Guardian
 from otp_py.runtime.tree import Listener, Tree
 from otp_py.spec import ChildSpec, SupervisorSpec, check_nested
@@ -546,7 +547,7 @@ def run(
     when the root gave up and :class:`~otp_py.SupervisorExitError` when it failed to
     start or ended abnormally."""
     check_tree_arguments("run", spec, random=random, on_report=on_report)
-    return asyncio.run(_run(spec, handle_signals, random, on_report))
+    return loops.run(_run(spec, handle_signals, random, on_report))
 
 
 async def _run(
@@ -604,7 +605,7 @@ def start(
             box.setdefault("error", exc)
         finally:
             ready.set()
-            _close_loop(loop)
+            loops.close(loop)
 
     thread = threading.Thread(target=main, name=name, daemon=True)
     thread.start()
@@ -662,17 +663,3 @@ async def _serve(
     await asyncio.shield(tree.initialized)
     ready.set()
     await asyncio.shield(tree.done)
-
-
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    try:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-    finally:
-        loop.close()
-

@@ -35,6 +35,7 @@ from otp_py._core.reasons import Abnormal, ExitReason, Normal
 from otp_py._core.reports import Report
 from otp_py.backends.context import ChildContext, current_child, notify_ready
 from otp_py.backends.reasons import ExitWith
+from otp_py.runtime import loop as loops
 from otp_py.runtime.guardian import Guardian
 from otp_py.runtime.tree import Tree
 from otp_py.spec import ChildSpec
@@ -221,7 +222,7 @@ def subtree_main(spec: Any) -> None:
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        reason = asyncio.run(main())
+        reason = loops.run(main())
     finally:
         if forwarder is not None:
             forwarder.close()
