@@ -150,12 +150,23 @@ class OFASupervisor:
                     kwargs=dict(self.kwargs),
                     process_class=self.Process,
                     heartbeat=otp.Heartbeat(
-                        interval=self.check_interval, timeout=self.ping_timeout
+                        interval=self.check_interval, timeout=self._heartbeat_timeout()
                     ),
                     shutdown=self.join_timeout,
                 )
             ],
         )
+
+    def _heartbeat_timeout(self) -> Any:
+        """``ping_timeout``, or ``check_interval`` when that is longer: Celery takes a
+        ping_timeout under check_interval, and it means what the interval means (a
+        silence is noticed at the next ping), which is how Heartbeat says it."""
+        timeout, interval = self.ping_timeout, self.check_interval
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool)
+                      for v in (timeout, interval))
+        if numbers and 0 < timeout < interval:
+            return interval
+        return timeout
 
     def start(self) -> None:
         """Launches the target in a separate process and starts supervising it.
