@@ -7,6 +7,7 @@ only here: the library's own API stays Pythonic, and this module translates.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ CALLS = (
     "which_children",
     "count_children",
     "get_childspec",
+    "check_childspecs",
 )
 
 
@@ -152,6 +154,10 @@ def _check_timeline(path: Path, scenario: Scenario) -> None:
                 raise ScenarioError(f"{path}: step at {step['at']}: {exc}") from None
             if not isinstance(step.get("args", []), list):
                 raise ScenarioError(f"{path}: step at {step['at']}: 'args' must be a list")
+            if step["call"] == "check_childspecs" and not all(
+                    isinstance(c, dict) and isinstance(c.get("id"), str) for c in step["args"]):
+                raise ScenarioError(f"{path}: step at {step['at']}: check_childspecs takes "
+                                    "CHILD objects, each with a string 'id'")
         if ("crash" in step or "exit" in step) and not isinstance(
                 step.get("crash", step.get("exit")), str):
             raise ScenarioError(f"{path}: step at {step['at']}: the target must be a path")
@@ -175,6 +181,8 @@ def shutdown_of(child: dict[str, Any]) -> Any:
         return otp.BRUTAL_KILL
     if value == "infinity":
         return otp.INFINITY
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value  # not a shutdown: the spec refuses it, with OTP's reason
     return value / 1000.0
 
 
@@ -211,6 +219,26 @@ def build_tree(
         path = "root" if dynamic else child["id"]
         kids.append(build_child(child, path, make_worker))
     return otp.SupervisorSpec(id="root", children=kids, **flags_to_kwargs(scenario.flags))
+
+
+def check_childspecs(
+    children: list[dict[str, Any]], make_worker: Callable[[str, dict[str, Any]], Any]
+) -> str:
+    """``supervisor:check_childspecs/1`` on scenario CHILD objects, as its result.
+
+    otp_py refuses a spec where it is written, so "checking" is building: the specs
+    are built in list order, and after each the list so far is made the children of
+    a supervisor, so the first problem met is the one OTP's walk down the list meets.
+    (OTP 25's check_childspecs/1 refuses a significant child only when it is
+    permanent: as under a supervisor whose auto_shutdown is not never.)"""
+    built = []
+    try:
+        for child in children:
+            built.append(build_child(child, child["id"], make_worker))
+            otp.SupervisorSpec(id="check", children=built, auto_shutdown="any_significant")
+    except otp.SpecError as exc:
+        return f"{{error,{render_spec_error(exc)}}}"
+    return "ok"
 
 
 def fail_starts(scenario: Scenario) -> dict[str, list[int]]:
@@ -279,6 +307,10 @@ class ErlangTerm:
 def term(value: Any) -> str:
     if isinstance(value, ErlangTerm):
         return value.text
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return atom(str(value.value))
     if isinstance(value, reasons.FailedToStartChild):
         return f"{{failed_to_start_child,{atom(value.child_id)},{render_reason(value.reason)}}}"
     if isinstance(value, reasons.ExitReason):
@@ -304,8 +336,24 @@ def render_reason(reason: Any) -> str:
     return atom(str(reason))
 
 
+def render_spec_error(error: otp.SpecError) -> str:
+    """A spec refused at construction as the reason OTP gives for it, built from the
+    error's ``kind`` and values (never from its message)."""
+    if error.kind == "bad_combination":
+        pairs = ",".join(f"{{{atom(field)},{term(value)}}}" for field, value in error.value)
+        return f"{{bad_combination,[{pairs}]}}"
+    value = error.value
+    if error.field == "shutdown" and isinstance(value, int | float) \
+            and not isinstance(value, bool):
+        value = round(value * 1000)  # the scenario's milliseconds, as build_child divided
+    kind = "invalid_mfa" if error.kind == "invalid_start" else error.kind
+    return f"{{{atom(kind)},{term(value)}}}"
+
+
 def render_error(error: BaseException) -> str:
     """An API error as OTP's ``{error, ...}``."""
+    if isinstance(error, otp.SpecError):
+        return f"{{error,{render_spec_error(error)}}}"
     if isinstance(error, otp.ChildNotFoundError):
         return "{error,not_found}"
     if isinstance(error, otp.ChildRunningError):

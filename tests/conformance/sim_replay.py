@@ -23,7 +23,7 @@ from otp_py._core import events as ev
 from otp_py._core.simulate import _Sim
 
 
-async def _idle() -> None:  # never run: the simulation starts nothing
+async def _idle(*names: str) -> None:  # never run: the simulation starts nothing
     pass
 
 
@@ -107,14 +107,22 @@ def trace(scenario: sc.Scenario) -> list[str]:
             sup_rel = "" if sup == "root" else sup
             label = sup
             request: ev.Request
+            if fun == "check_childspecs":
+                label = "[" + ",".join(c["id"] for c in args) + "]"
+                lines.append(f"call {fun} {label} -> {sc.check_childspecs(args, make_worker)}")
+                continue
             if fun == "start_child":
                 if dynamic:
                     label = ",".join(args)
                     request = ev.StartChildRequest(extra_args=tuple(args))
                 else:
                     label = args[0]["id"]
-                    request = ev.StartChildRequest(spec=sc.build_child(
-                        args[0], sc._join(sup, args[0]["id"]), make_worker))
+                    try:
+                        request = ev.StartChildRequest(spec=sc.build_child(
+                            args[0], sc._join(sup, args[0]["id"]), make_worker))
+                    except otp.SpecError as exc:  # refused where it is written
+                        lines.append(f"call {fun} {label} -> {sc.render_error(exc)}")
+                        continue
             elif fun in ("which_children", "count_children"):
                 request = ev.WhichChildren() if fun == "which_children" else ev.CountChildren()
             else:
