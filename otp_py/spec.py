@@ -503,8 +503,9 @@ class ChildSpec:
                     "pauses the program instead of asking it to stop, so every stop would "
                     "wait out the shutdown timeout")
             raise SpecError(cid, "stop_signal", f"{signum.name} {what}; to kill at once, "
-                            "give shutdown=BRUTAL_KILL (and leave stop_signal a signal the "
-                            "program can handle, such as SIGTERM)", value=value)
+                            "give shutdown=BRUTAL_KILL ('brutal_kill' in a tree file) and "
+                            "leave stop_signal a signal the program can handle, such as "
+                            "SIGTERM", value=value)
 
     def _check_picklable(self) -> None:
         method = self.start_method or "forkserver"
