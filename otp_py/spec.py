@@ -240,6 +240,9 @@ class Heartbeat:
     the next ping) is *hung*: it is stopped (killed if it does not
     stop within its shutdown timeout), reported with a :class:`~otp_py.reasons.Hung`
     reason, and restarted per its restart type.
+
+    ``interval`` is at least 1 ms, and ``timeout`` at least ``interval``: a silence
+    is only noticed at a ping, so a shorter timeout could not be kept.
     """
 
     interval: float = attrs.field(default=2.0)
@@ -304,11 +307,16 @@ class ChildSpec:
 
     Fields:
 
-    * ``id``: unique among its siblings; no ``/`` (paths use it).
+    * ``id``: unique among its siblings; 1 to 255 printable characters, without
+      ``/`` (paths use it), control or format characters, line separators or
+      surrounding spaces (it becomes rows of ``otp-py status`` and log lines).
     * ``start``: the callable to run (``"process"``, ``"thread"``), a coroutine
       function (``"asyncio"``), or an argv (``"command"``: a list of strings, or one
       string split like a shell would).
-    * ``args``, ``kwargs``: arguments for ``start`` (callables only).
+    * ``args``, ``kwargs``: arguments for ``start`` (callables only), which every
+      backend calls as ``start(*args, **kwargs)``: a ``start`` whose signature
+      cannot take them is refused (a simple_one_for_one template may lack the
+      arguments each ``start_child`` appends; those are checked there).
     * ``restart``: :class:`Restart`, default permanent.
     * ``shutdown``: seconds to wait after a graceful stop before killing,
       :data:`INFINITY` or :data:`BRUTAL_KILL`; default 5 s, as OTP.
@@ -320,11 +328,14 @@ class ChildSpec:
     * ``process_class`` (process): a :class:`multiprocessing.Process` subclass to
       instantiate instead (it brings its own start method).
     * ``stop_signal`` (command): the signal that asks it to stop; default SIGTERM.
+      Not SIGKILL or SIGSTOP, which cannot ask: ``shutdown=BRUTAL_KILL`` kills.
     * ``cwd``, ``env`` (command): working directory and extra environment.
     * ``ready``: the child calls :func:`otp_py.notify_ready` when it is up; the
       supervisor waits for it (at most ``start_timeout`` seconds) before starting
       the next sibling.
-    * ``start_timeout``: seconds to wait for readiness; default 30.
+    * ``start_timeout``: seconds to wait for readiness; default 30; :data:`INFINITY`
+      (or ``"infinity"``) waits forever. A float infinity not written INFINITY is
+      refused, as the mark of an overflow or a unit mistake.
     * ``heartbeat`` (process, thread): a :class:`Heartbeat`.
     * ``decider``: a :class:`~otp_py.Decider` mapping what happened (exception types,
       exit codes, signals) to what to do; default: the supervisor's, else OTP's table.
@@ -569,6 +580,16 @@ def _is_generator_function(obj: Any) -> bool:
     return inspect.isgeneratorfunction(obj) or inspect.isasyncgenfunction(obj)
 
 
+@functools.lru_cache(maxsize=512)
+def _signature(start: Any) -> inspect.Signature | None:
+    """``start``'s signature, None if it has none; cached, as a simple_one_for_one
+    template is checked at every start_child and computing one is the slow part."""
+    try:
+        return inspect.signature(start)
+    except (TypeError, ValueError):
+        return None
+
+
 def check_binds(spec: ChildSpec, *, partial: bool) -> None:
     """Refuse a ``spec`` whose ``start`` cannot be called with its ``args`` and
     ``kwargs``, as every backend calls it: ``start(*args, **kwargs)`` (a thread child
@@ -581,8 +602,10 @@ def check_binds(spec: ChildSpec, *, partial: bool) -> None:
     signature (some builtins) cannot be checked, and is accepted."""
     start, args, kwargs = spec.start, spec.args, spec.kwargs
     try:
-        signature = inspect.signature(start)
-    except (TypeError, ValueError):
+        signature = _signature(start)
+    except TypeError:  # unhashable: not worth a cache
+        signature = _signature.__wrapped__(start)
+    if signature is None:
         return
     bind = signature.bind_partial if partial else signature.bind
     try:

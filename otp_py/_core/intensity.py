@@ -415,7 +415,7 @@ class SharedBudget(IntensityPolicy):
 
     @name.validator
     def _check_name(self, _: Any, value: Any) -> None:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not value:
             raise SpecTypeError(None, "name", f"SharedBudget.name must be a non-empty string; "
                                 f"got {value!r}", value=value)
         problem = name_problem(value)
