@@ -113,6 +113,28 @@ def test_a_shared_budget_name_that_could_forge_a_line_is_refused() -> None:
     assert otp.SharedBudget("db-outage").name == "db-outage"
 
 
+@pytest.mark.parametrize("bad", ["w\n1", "\x1b[2Jw", "w\u202e1", "w\u2028", "x" * 256])
+def test_a_tree_wide_name_that_could_forge_a_line_is_refused(bad: str) -> None:
+    for make in (lambda: ChildSpec(id="w", start=no_args, name=bad),
+                 lambda: SupervisorSpec(id="w", name=bad)):
+        with pytest.raises(SpecError) as caught:
+            make()
+        assert (caught.value.child, caught.value.field, caught.value.value) == ("w", "name", bad)
+        assert _printable(str(caught.value))
+    spec = SupervisorSpec(id="root", children=[SupervisorSpec(
+        id="pool", strategy="simple_one_for_one", children=[ChildSpec.task("w", task_forever)])])
+
+    async def scenario() -> None:
+        async with otp.supervise(spec) as sup:
+            with pytest.raises(SpecError) as caught:
+                await sup.start_child(args=("a",), supervisor="pool", name=bad)
+            assert (caught.value.field, caught.value.value) == ("name", bad)
+            assert _printable(str(caught.value))
+            assert await sup.which_children("pool") == []
+
+    asyncio.run(scenario())
+
+
 def test_a_tree_file_with_a_forging_id_is_refused_at_its_line(tmp_path: Path) -> None:
     from otp_py.cli.toml_spec import parse
 
