@@ -31,6 +31,7 @@ from typing import Any
 
 import attrs
 
+from otp_py._core.names import MAX_NAME_LENGTH, name_problem
 from otp_py._errors import SpecError, SpecTypeError
 
 __all__ = [
@@ -129,18 +130,22 @@ def _number(
     owner: str, field: str, value: Any, *, minimum: float, inclusive: bool, finite: bool = True
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecTypeError(None, field, f"{owner}.{field} must be a number; got {value!r}")
+        raise SpecTypeError(None, field, f"{owner}.{field} must be a number; got {value!r}",
+                            value=value)
     nan = isinstance(value, float) and math.isnan(value)  # (no float() of a huge int)
     if nan or (finite and not -math.inf < value < math.inf):
-        raise SpecError(None, field, f"{owner}.{field} must be a finite number; got {value!r}")
+        raise SpecError(None, field, f"{owner}.{field} must be a finite number; got {value!r}",
+                        value=value)
     too_small = value < minimum if inclusive else value <= minimum
     if too_small:
         bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-        raise SpecError(None, field, f"{owner}.{field} must be {bound}; got {value!r}")
+        raise SpecError(None, field, f"{owner}.{field} must be {bound}; got {value!r}",
+                        value=value)
     try:
         return float(value)
     except OverflowError:  # an int too large for a float
-        raise SpecError(None, field, f"{owner}.{field} is too large; got {value!r}") from None
+        raise SpecError(None, field, f"{owner}.{field} is too large; got {value!r}",
+                        value=value) from None
 
 
 @attrs.frozen
@@ -170,11 +175,13 @@ class SlidingWindow(IntensityPolicy):
     def _check_max(self, _: Any, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SpecTypeError(
-                None, "max_restarts", f"SlidingWindow.max_restarts must be an int; got {value!r}"
+                None, "max_restarts", f"SlidingWindow.max_restarts must be an int; got {value!r}",
+                value=value,
             )
         if value < 0:
             raise SpecError(
-                None, "max_restarts", f"SlidingWindow.max_restarts must be >= 0; got {value!r}"
+                None, "max_restarts", f"SlidingWindow.max_restarts must be >= 0; got {value!r}",
+                value=value,
             )
 
     @period.validator
@@ -182,7 +189,8 @@ class SlidingWindow(IntensityPolicy):
         _number("SlidingWindow", "period", value, minimum=0, inclusive=False)
         if value > _MAX_SECONDS:
             raise SpecError(None, "period", f"SlidingWindow.period must be at most a year "
-                            f"({_MAX_SECONDS:.0f} s; seconds, not milliseconds); got {value!r}")
+                            f"({_MAX_SECONDS:.0f} s; seconds, not milliseconds); got {value!r}",
+                            value=value)
 
     @resolution.validator
     def _check_resolution(self, _: Any, value: Any) -> None:
@@ -486,7 +494,12 @@ class SharedBudget(IntensityPolicy):
     def _check_name(self, _: Any, value: Any) -> None:
         if not isinstance(value, str) or not value:
             raise SpecTypeError(None, "name", f"SharedBudget.name must be a non-empty string; "
-                                f"got {value!r}")
+                                f"got {value!r}", value=value)
+        problem = name_problem(value)
+        if problem is not None:  # it is shown in reports and the tree view, as ids are
+            raise SpecError(None, "name", f"SharedBudget.name is printable text of 1 to "
+                            f"{MAX_NAME_LENGTH} characters, without '/' or surrounding "
+                            f"spaces; {value!r} holds {problem}", value=value)
 
     @policy.validator
     def _check_policy(self, _: Any, value: Any) -> None:

@@ -1040,7 +1040,9 @@ class SupervisorCore:
         if spec.significant and self._auto is AutoShutdown.NEVER:
             self._reply(call, error=SpecError(spec.id, "significant", "significant=True needs "
                                               f"auto_shutdown other than 'never' on supervisor "
-                                              f"{self.where!r}"))
+                                              f"{self.where!r}", kind="bad_combination",
+                                              value=(("auto_shutdown", self._auto),
+                                                     ("significant", True))))
             return None
         existing = self._children.get(spec.id)
         if existing is not None:

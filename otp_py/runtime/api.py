@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from otp_py._core import events as ev
 from otp_py._core.arguments import check_tree_arguments
-from otp_py._core.names import declared_names
+from otp_py._core.names import MAX_NAME_LENGTH, declared_names, name_problem
 from otp_py._core.partition import partition_of
 from otp_py._core.reasons import ExitReason
 from otp_py._core.reports import ExitRecord
@@ -38,8 +38,10 @@ from otp_py._errors import (
     ChildNotFoundError,
     IntensityExceededError,
     NotSupportedError,
+    SpecError,
     SupervisorExitError,
     SupervisorNotRunningError,
+    show_value,
 )
 from otp_py.runtime import loop as loops
 from otp_py.runtime.guardian import Guardian
@@ -68,9 +70,11 @@ def _split(base: tuple[str, ...], path: Any) -> tuple[tuple[str, ...], str]:
 def _check_name(name: Any) -> None:
     if not isinstance(name, str):
         raise TypeError(f"a child's name must be a string; got {name!r}")
-    if not name or "/" in name or name != name.strip():
-        raise ValueError(f"a child's name must be non-empty, without '/' or surrounding "
-                         f"spaces; got {name!r}")
+    problem = name_problem(name)  # the rule of ids: a name is shown as they are
+    if problem is not None:
+        raise SpecError(None, "name", f"start_child(name=): a name is printable text of 1 "
+                        f"to {MAX_NAME_LENGTH} characters, without '/' or surrounding "
+                        f"spaces; {show_value(name)} holds {problem}", value=name)
 
 
 def _sup_path(base: tuple[str, ...], path: Any) -> tuple[str, ...]:

@@ -203,6 +203,11 @@ class Replay:
                 child = sc.build_child(args[0], sc._join(where, args[0]["id"]),
                                        self.make_worker)
                 value = await handle.start_child(_scaled(child, self.speed))
+            elif fun == "check_childspecs":
+                label = "[" + ",".join(c["id"] for c in args) + "]"
+                self.lines.append(f"call {fun} {label} -> "
+                                  f"{sc.check_childspecs(args, self.make_worker)}")
+                return
             elif fun == "which_children":
                 value = await handle.which_children()
             elif fun == "count_children":

@@ -7,6 +7,7 @@ only here: the library's own API stays Pythonic, and this module translates.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ CALLS = (
     "which_children",
     "count_children",
     "get_childspec",
+    "check_childspecs",
 )
 TOP_KEYS = frozenset({"description", "flags", "children", "timeline", "align_ms"})
 FLAG_KEYS = frozenset({"strategy", "intensity", "period", "auto_shutdown"})
@@ -42,10 +44,8 @@ STEP_KEYS = {
     "call": frozenset({"at", "call", "args", "sup"}),
     "stop": frozenset({"at", "stop"}),
 }
-NOT_REPLAYED = {
-    "check_childspecs": "check_childspecs is not replayed: otp_py checks specs when they "
-                        "are built",
-}
+NOT_REPLAYED: dict[str, str] = {}
+"""Calls a scenario may make that no replayer can mean (none at present)."""
 
 
 class ScenarioError(ValueError):
@@ -175,11 +175,16 @@ def _check_flags(path: Path, where: str, flags: Any) -> None:
                             f"{flags.get('auto_shutdown')!r}")
 
 
-def _check_child(path: Path, where: str, child: Any) -> None:
+def _check_child(path: Path, where: str, child: Any, *, refusable: bool = False) -> None:
+    """``refusable``: a child given to start_child or check_childspecs, whose values
+    may be wrong on purpose (OTP's refusal is what the scenario records); only its
+    shape is checked."""
     if not isinstance(child, dict) or not isinstance(child.get("id"), str) or not child["id"]:
         raise ScenarioError(f"{path}: {where}: a child must be an object with a string 'id'")
     label = _join(where, child["id"])
     _no_unknown(path, label, child, CHILD_KEYS)
+    if refusable:
+        return
     if "/" in child["id"]:
         raise ScenarioError(f"{path}: {label}: an id cannot contain '/' (it separates paths)")
     if child.get("restart", "permanent") not in RESTARTS:
@@ -295,7 +300,10 @@ def _check_call(path: Path, where: str, scenario: Scenario, step: dict[str, Any]
         if len(args) != 1:
             raise ScenarioError(f"{where}: start_child on a static supervisor takes one "
                                 "CHILD object")
-        _check_child(path, f"{where}: start_child under {sup}", args[0])
+        _check_child(path, f"{where}: start_child under {sup}", args[0], refusable=True)
+    elif fun == "check_childspecs":
+        for child in args:
+            _check_child(path, f"{where}: check_childspecs", child, refusable=True)
     elif len(args) != 1 or not isinstance(args[0], str) or not args[0]:
         what = "a child name" if dynamic and fun != "get_childspec" else "a child id"
         raise ScenarioError(f"{where}: {fun} takes one argument, {what}")
@@ -325,6 +333,8 @@ def shutdown_of(child: dict[str, Any]) -> Any:
         return otp.BRUTAL_KILL
     if value == "infinity":
         return otp.INFINITY
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value  # not a shutdown: the spec refuses it, with OTP's reason
     return value / 1000.0
 
 
@@ -379,6 +389,24 @@ def build_tree(scenario: Scenario, make_worker: MakeWorker) -> otp.SupervisorSpe
     return otp.SupervisorSpec(id="root", children=kids, **flags_to_kwargs(scenario.flags))
 
 
+def check_childspecs(children: list[dict[str, Any]], make_worker: MakeWorker) -> str:
+    """``supervisor:check_childspecs/1`` on scenario CHILD objects, as its result.
+
+    otp_py refuses a spec where it is written, so "checking" is building: the specs
+    are built in list order, and after each the list so far is made the children of
+    a supervisor, so the first problem met is the one OTP's walk down the list meets.
+    (OTP 25's check_childspecs/1 refuses a significant child only when it is
+    permanent: as under a supervisor whose auto_shutdown is not never.)"""
+    built = []
+    try:
+        for child in children:
+            built.append(build_child(child, child["id"], make_worker))
+            otp.SupervisorSpec(id="check", children=built, auto_shutdown="any_significant")
+    except otp.SpecError as exc:
+        return f"{{error,{render_spec_error(exc)}}}"
+    return "ok"
+
+
 def worker_path(base: str, args: tuple[Any, ...]) -> str:
     """The path of a worker built at ``base``: a dynamic child's is ``SUP/NAME``."""
     return _join(base, str(args[0])) if args else base
@@ -420,6 +448,10 @@ class ErlangTerm:
 def term(value: Any) -> str:
     if isinstance(value, ErlangTerm):
         return value.text
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return atom(str(value.value))
     if isinstance(value, reasons.FailedToStartChild):
         return f"{{failed_to_start_child,{atom(value.child_id)},{render_reason(value.reason)}}}"
     if isinstance(value, reasons.ExitReason):
@@ -445,8 +477,24 @@ def render_reason(reason: Any) -> str:
     return atom(str(reason))
 
 
+def render_spec_error(error: otp.SpecError) -> str:
+    """A spec refused at construction as the reason OTP gives for it, built from the
+    error's ``kind`` and values (never from its message)."""
+    if error.kind == "bad_combination":
+        pairs = ",".join(f"{{{atom(field)},{term(value)}}}" for field, value in error.value)
+        return f"{{bad_combination,[{pairs}]}}"
+    value = error.value
+    if error.field == "shutdown" and isinstance(value, int | float) \
+            and not isinstance(value, bool):
+        value = round(value * 1000)  # the scenario's milliseconds, as build_child divided
+    kind = "invalid_mfa" if error.kind == "invalid_start" else error.kind
+    return f"{{{atom(kind)},{term(value)}}}"
+
+
 def render_error(error: BaseException) -> str:
     """An API error as OTP's ``{error, ...}``."""
+    if isinstance(error, otp.SpecError):
+        return f"{{error,{render_spec_error(error)}}}"
     if isinstance(error, otp.ChildNotFoundError):
         return "{error,not_found}"
     if isinstance(error, otp.ChildRunningError):

@@ -243,13 +243,22 @@ class SimReplay:
         dynamic = self.scenario.strategy_of(sup) == "simple_one_for_one"
         label = sup
         request: ev.Request
+        if fun == "check_childspecs":
+            label = "[" + ",".join(c["id"] for c in args) + "]"
+            self.lines.append(f"call {fun} {label} -> "
+                              f"{sc.check_childspecs(args, self._make_worker)}")
+            return
         if fun == "start_child" and dynamic:
             label = ",".join(args)
             request = ev.StartChildRequest(extra_args=tuple(args))
         elif fun == "start_child":
             label = args[0]["id"]
-            request = ev.StartChildRequest(spec=sc.build_child(
-                args[0], sc._join(sup, args[0]["id"]), self._make_worker))
+            try:
+                request = ev.StartChildRequest(spec=sc.build_child(
+                    args[0], sc._join(sup, args[0]["id"]), self._make_worker))
+            except otp.SpecError as exc:  # refused where it is written
+                self.lines.append(f"call {fun} {label} -> {sc.render_error(exc)}")
+                return
         elif fun == "which_children":
             request = ev.WhichChildren()
         elif fun == "count_children":

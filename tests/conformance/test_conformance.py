@@ -132,8 +132,8 @@ def test_replayer_prints_the_trace_from_the_command_line() -> None:
         # what this replayer cannot replay faithfully is refused, not approximated
         ('{"children": [{"id": "s", "type": "supervisor", "ignore_start": [1]}]}',
          "ignore_start on a supervisor is not replayed"),
-        ('{"children": [], "timeline": [{"at": 1, "call": "check_childspecs", "args": []}]}',
-         "check_childspecs is not replayed"),
+        ('{"children": [], "timeline": [{"at": 1, "call": "check_childspecs", "args": [1]}]}',
+         "a child must be an object"),
     ],
 )
 @pytest.mark.parametrize("tool", ["replay.py", "sim_replay.py"])
