@@ -198,10 +198,9 @@ class TreeMetrics:
         """Take one report (this object is the listener)."""
         with self._lock:
             self._take(report)
-        if self._lag_interval is not None and report.path:
-            tree = report.path[0]
-            if tree not in self._probes and type(report) is rp.SupervisorStarting:
-                self._start_probe(tree)
+            if (self._lag_interval is not None and type(report) is rp.SupervisorStarting
+                    and report.path[0] not in self._probes):
+                self._start_probe(report.path[0])
 
     def _start_probe(self, tree: str) -> None:
         try:
