@@ -42,6 +42,8 @@ if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names lo
         ChildRunningError,
         DoNotRestart,
         IntensityExceededError,
+        MaxChildrenError,
+        NameTakenError,
         NotSupportedError,
         OtpError,
         Shutdown,
@@ -66,6 +68,7 @@ if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names lo
     )
     from otp_py.observe.jsonlog import JsonFormatter
     from otp_py.observe.metrics import TreeMetrics
+    from otp_py.partitions import partitioned
     from otp_py.runtime.api import AsyncSupervisor, Supervisor, run, start, supervise
     from otp_py.spec import ChildSpec, Heartbeat, LoopWatchdog, SupervisorSpec
 
@@ -98,7 +101,9 @@ __all__ = [
     "IntensityPolicy",
     "JsonFormatter",
     "LoopWatchdog",
+    "MaxChildrenError",
     "MaxRestartsExceededError",
+    "NameTakenError",
     "NotSupportedError",
     "OFASupervisor",
     "OnExitCode",
@@ -133,6 +138,7 @@ __all__ = [
     "heartbeat",
     "notify_ready",
     "observe",
+    "partitioned",
     "raise_ping_timeout",
     "reasons",
     "reports",
@@ -173,7 +179,9 @@ _WHERE: dict[str, str] = {
     "IntensityPolicy": "otp_py._core.intensity",
     "JsonFormatter": "otp_py.observe.jsonlog",
     "LoopWatchdog": "otp_py.spec",
+    "MaxChildrenError": "otp_py._errors",
     "MaxRestartsExceededError": "otp_py.compat",
+    "NameTakenError": "otp_py._errors",
     "NotSupportedError": "otp_py._errors",
     "OFASupervisor": "otp_py.compat",
     "OnExitCode": "otp_py._core.decider",
@@ -207,6 +215,7 @@ _WHERE: dict[str, str] = {
     "current_child": "otp_py.backends.context",
     "heartbeat": "otp_py.backends.context",
     "notify_ready": "otp_py.backends.context",
+    "partitioned": "otp_py.partitions",
     "raise_ping_timeout": "otp_py.compat",
     "reasons": "otp_py.reasons",
     "observe": "otp_py.observe",

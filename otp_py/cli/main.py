@@ -87,7 +87,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--socket", metavar="PATH",
                        help=f"listen for 'otp-py status' and 'otp-py ctl' on PATH (default: "
                             f"${control.ENV_SOCKET}, else $XDG_RUNTIME_DIR/otp-py/ID.sock or "
-                            "/tmp/otp-py-UID/ID.sock)")
+                            "$TMPDIR/otp-py-UID/ID.sock, /tmp when TMPDIR is unset)")
     where.add_argument("--no-control", action="store_true",
                        help="do not open a control socket")
 
@@ -296,8 +296,29 @@ def _report(lines: Sequence[str], *, located: bool = False) -> None:
         print(line if located else f"{PROG}: error: {line}", file=sys.stderr, flush=True)
 
 
+def _reserve_std_fds() -> None:
+    """Open ``/dev/null`` on each of file descriptors 0, 1 and 2 that is closed.
+
+    Started with a stream closed (``otp-py run ... >&-``), the next descriptor the
+    tree opens (the control socket, a pipe to a child) would take that number, and
+    every command child would inherit it as its own stdin, stdout or stderr: its
+    output would go into the tree's own pipe. (Python has already set ``sys.stdout``
+    to None for a closed stdout; the views then print nothing, as asked.)"""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)  # (inheritable, as dup2 makes it by default)
+                os.close(null)
+            else:
+                os.set_inheritable(fd, True)  # os.open's are not; children need it
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: run the command, return the exit status."""
+    _reserve_std_fds()
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

@@ -3,12 +3,18 @@
 One asyncio loop runs everything: the tree (``otp.supervise``), the view's refresh,
 and the control server. The command ends when
 
-* SIGINT (Ctrl-C) or SIGTERM arrives, ``--duration`` runs out, or ``otp-py ctl stop``
-  asks: the tree is stopped in order (children right to left) and the exit status
-  is 0; a second Ctrl-C while it stops ends the command at once (process children
-  die with it: they have a parent-death signal, commands are killed by the guardian);
+* SIGINT (Ctrl-C), SIGTERM or SIGHUP arrives, ``--duration`` runs out, or ``otp-py
+  ctl stop`` asks: the tree is stopped in order (children right to left) and the exit
+  status is 0; a second Ctrl-C while it stops ends the command at once (process
+  children die with it: they have a parent-death signal, commands are killed by the
+  guardian). SIGHUP will mean "reload the tree file" once reload exists (see
+  ``on_hangup``); until then it stops in order rather than kill the command with its
+  default action, which would skip the stop and leave the socket behind;
 * the tree ends by itself: exit status 0 if it shut down normally (``auto_shutdown``),
   1 with one line on stderr if it gave up (``IntensityExceededError``) or failed.
+
+SIGQUIT does not end it: it prints the state of the tree and the stacks of the
+process to stderr (:mod:`otp_py.cli.dump`), as a JVM does, and the tree runs on.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import attrs
 
 import otp_py as otp
 from otp_py.cli.control import ControlServer
+from otp_py.cli.dump import state_dump, write_detached
 from otp_py.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
 from otp_py.cli.render import duration
 from otp_py.cli.snapshot import Recorder, count_specs, snapshot
@@ -34,6 +41,9 @@ __all__ = ["RunOptions", "run_tree"]
 
 MIN_REFRESH: Final = 0.1
 """Seconds between two snapshots at the least, however many events arrive."""
+
+STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+HANDLED_SIGNALS: Final = (*STOP_SIGNALS, signal.SIGHUP, signal.SIGQUIT)
 
 
 @attrs.frozen
@@ -71,9 +81,9 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
 
     def request_stop(why: str) -> None:
         if not stop.is_set():
+            stop.set()  # first: a note that cannot be written must not cancel the stop
             view.note(f"{why}: stopping tree {spec.id!r} in order "
                       "(Ctrl-C again to kill it at once)")
-            stop.set()
 
     control = options.control
 
@@ -91,8 +101,27 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
             return
         request_stop(signum.name)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    def on_hangup() -> None:
+        # ---- reload hooks in here ----------------------------------------------
+        # SIGHUP asks a daemon to read its configuration again (sshd, nginx,
+        # supervisord). Once a reload of the tree exists (the core's reload plan,
+        # and `otp-py ctl reload`), this is where SIGHUP calls it: re-read the tree
+        # file, apply the plan, and keep running. Until then a running tree cannot
+        # take a new declaration, so SIGHUP stops it in order, as SIGTERM does.
+        request_stop("SIGHUP (reload is not available yet)")
+
+    dumps: set[asyncio.Task[None]] = set()
+    running: list[otp.AsyncSupervisor] = []
+
+    def on_quit() -> None:
+        task = loop.create_task(_dump(running[0] if running else None, spec, recorder))
+        dumps.add(task)  # (a task nobody references may be collected mid-way)
+        task.add_done_callback(dumps.discard)
+
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    loop.add_signal_handler(signal.SIGQUIT, on_quit)
     supervisors, workers = count_specs(spec)
     view.note(f"starting tree {spec.id!r} ({supervisors} supervisor"
               f"{'s' if supervisors != 1 else ''}, {workers} worker{'s' if workers != 1 else ''})")
@@ -101,6 +130,7 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
     try:
         metrics, listener = _metrics(options, recorder)
         async with otp.supervise(spec, on_report=listener) as sup:
+            running.append(sup)
             if metrics is not None and options.metrics is not None:
                 server = _serve_metrics(metrics, sup, options.metrics)
                 host, port = server.address
@@ -122,8 +152,10 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
             server.close()
         if control is not None:
             await control.close()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in HANDLED_SIGNALS:
             loop.remove_signal_handler(signum)
+        for task in list(dumps):
+            task.cancel()
     view.note(f"tree {spec.id!r} ended: {reason} (after {duration(time.monotonic() - started)})")
     return EXIT_OK
 
@@ -200,3 +232,14 @@ async def _watch(sup: otp.AsyncSupervisor, spec: otp.SupervisorSpec, recorder: R
         await asyncio.sleep(MIN_REFRESH)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), max(options.interval - MIN_REFRESH, 0.0))
+
+
+async def _dump(sup: otp.AsyncSupervisor | None, spec: otp.SupervisorSpec,
+                recorder: Recorder) -> None:
+    """Print the SIGQUIT dump to stderr without blocking the loop on it."""
+    try:
+        text = await state_dump(sup if sup is not None and sup.running else None,
+                                spec, recorder)
+    except Exception as exc:  # a dump that fails must not touch the tree
+        text = f"otp-py: SIGQUIT: the dump failed: {type(exc).__name__}: {exc}\n"
+    write_detached(text)

@@ -46,15 +46,15 @@ def _event_name(report: rp.Report) -> str:
 
 def report_level(report: rp.Report) -> str:
     """``"error"`` for a give-up, an unstoppable child, a failed start or an abnormal
-    end; ``"warning"`` for a delayed restart; ``"info"`` otherwise (as the ``otp_py``
-    logger's levels)."""
+    end; ``"warning"`` for a delayed restart or dropped output; ``"info"`` otherwise
+    (as the ``otp_py`` logger's levels)."""
     if isinstance(report, _ERRORS):
         return "error"
     reason = getattr(report, "reason", None)
     if isinstance(report, rp.ChildExited | rp.SupervisorExited) and (
             reason is not None and reason.is_abnormal):
         return "error"
-    if isinstance(report, rp.RestartScheduled):
+    if isinstance(report, rp.RestartScheduled | rp.OutputDropped):
         return "warning"
     return "info"
 

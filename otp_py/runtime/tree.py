@@ -27,11 +27,13 @@ import attrs
 
 from otp_py._core import events as ev
 from otp_py._core import reports as rp
+from otp_py._core.names import declared_names
 from otp_py._core.reasons import ExitReason, Killed
 from otp_py._core.supervisor import SupervisorCore
 from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends.base import BackendEnv, Runner
 from otp_py.backends.reasons import from_exception
+from otp_py.runtime.registry import NameRegistry
 
 __all__ = ["Listener", "Node", "Tree"]
 
@@ -51,7 +53,7 @@ def _log_level(report: rp.Report) -> int:
         if reason is not None and reason.is_abnormal:
             return logging.ERROR
         return logging.INFO
-    if isinstance(report, rp.RestartScheduled):
+    if isinstance(report, rp.RestartScheduled | rp.OutputDropped):
         return logging.WARNING
     return logging.INFO
 
@@ -305,6 +307,8 @@ class Tree:
         self._request_ids = itertools.count(1)
         self._backends: dict[str, Any] = {}
         self._envs: dict[tuple[str, ...], BackendEnv] = {}
+        # Tree-wide child names (whereis); the spec's own were checked unique already.
+        self.names = NameRegistry(declared_names(spec, place))
 
     # -- the mailbox
 
