@@ -9,7 +9,10 @@ the budget every time the restart table says a child must restart:
   with reason ``shutdown``, escalating to its parent);
 * ``budget.on_started(child_id, now)`` is told of every successful start, so policies
   that reset after a stable period know each child's uptime;
-* ``budget.forget(child_id)`` drops a child that left the supervisor.
+* ``budget.forget(child_id)`` drops a child that left the supervisor;
+* ``budget.used_ratio(now)`` says, without changing anything, how much of the
+  budget is used at ``now`` (for metrics and alerts): 0 when nothing counts against
+  it, 1 when the next restart gives up; None for policies that never give up.
 
 A restart counts when it is *decided*: when the failure is handled, not when a
 delayed start finally runs. A failed restart that is retried counts again, as in OTP.
@@ -97,6 +100,13 @@ class Budget(ABC):
 
     def forget(self, child_id: str) -> None:  # noqa: B027 - optional hook
         """A child left the supervisor; drop whatever is kept about it."""
+
+    def used_ratio(self, now: float) -> float | None:
+        """How close the budget is to giving up at ``now``: the restarts that still
+        count divided by the restarts allowed, so 1.0 means the next restart is
+        refused. A pure query (nothing is pruned or recorded). None, the default,
+        means the policy never gives up on its own (a backoff, a decaying count)."""
+        return None
 
     def held(self, now: float) -> float:
         """Seconds that a restart already delayed, now due, must still wait: a pause
@@ -233,6 +243,17 @@ class _WindowBudget(Budget):
             f"{count} {'restart' if count == 1 else 'restarts'} within {self._period:g} s "
             f"(at most {self._max} allowed)"
         )
+
+    def used_ratio(self, now: float) -> float | None:
+        if self._max == 0:
+            return 1.0  # the first restart already gives up
+        threshold = now - self._period
+        counted = 0
+        for stamp in reversed(self._times):  # newest first; at most max + 1 of them
+            if stamp < threshold:
+                break
+            counted += 1
+        return min(counted / self._max, 1.0)
 
 
 @attrs.frozen
@@ -469,6 +490,11 @@ class _CombinedBudget(Budget):
         for part in self._parts:
             part.forget(child_id)
 
+    def used_ratio(self, now: float) -> float | None:
+        # The part closest to giving up is the one that will.
+        ratios = [r for r in (part.used_ratio(now) for part in self._parts) if r is not None]
+        return max(ratios) if ratios else None
+
     def held(self, now: float) -> float:
         return max((part.held(now) for part in self._parts), default=0.0)
 
@@ -533,6 +559,9 @@ class ScopedBudget(Budget):
 
     def forget(self, child_id: str) -> None:
         self._inner.forget(self._prefix + child_id)
+
+    def used_ratio(self, now: float) -> float | None:
+        return self._inner.used_ratio(now)
 
     def held(self, now: float) -> float:
         return self._inner.held(now)

@@ -91,6 +91,9 @@ class ChildStarted(Report):
     child_id: str = ""
     is_supervisor: bool = False
     restarts: int = 0
+    backend: str = ""
+    """The spec's backend (``"process"``, ``"command"``, ...; ``"inline"`` or
+    ``"process"`` for a nested supervisor), so listeners can label by it."""
 
     def describe(self) -> str:
         again = f" (restart {self.restarts})" if self.restarts else ""
@@ -104,6 +107,8 @@ class ChildStartFailed(Report):
     child_id: str = ""
     reason: ExitReason | None = None
     is_supervisor: bool = False
+    backend: str = ""
+    """The spec's backend, as in :class:`ChildStarted`."""
 
     def describe(self) -> str:
         return f"{self.where}: {self.child_id} failed to start: {self.reason}"

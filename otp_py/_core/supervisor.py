@@ -484,7 +484,7 @@ class SupervisorCore:
                     f"intensity policy {self.spec.intensity!r} raised {exc!r} on the start "
                     f"of {child.id!r}")))
             self._outbox.append(ev.Emit(rp.ChildStarted(
-                self.path, now, child.id, spec.is_supervisor, child.restarts
+                self.path, now, child.id, spec.is_supervisor, child.restarts, spec.backend
             )))
             return None
         del self._by_ref[ref]
@@ -509,6 +509,7 @@ class SupervisorCore:
             child_id=child.id,
             reason=reason,
             is_supervisor=spec.is_supervisor,
+            backend=spec.backend,
         )
         return reason
 
@@ -1173,6 +1174,16 @@ class SupervisorCore:
         if child is None or child.history is None:
             return ()
         return tuple(child.history)
+
+    def budget_used(self, now: float) -> float | None:
+        """How much of the restart budget is used at ``now`` (see
+        :meth:`~otp_py.Budget.used_ratio`): 1.0 means the next restart gives up. A
+        pure query, for metrics; a policy whose query raises reads as None."""
+        try:
+            ratio = self._budget.used_ratio(now)
+        except Exception:  # a user policy's bug must not break a scrape
+            return None
+        return None if ratio is None else float(ratio)
 
     @property
     def busy(self) -> bool:

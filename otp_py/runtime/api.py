@@ -284,6 +284,16 @@ class AsyncSupervisor:
         result: tuple[ExitRecord, ...] = await self._tree.call(sup, ev.GetChildHistory(child))
         return result
 
+    def restart_budgets(self) -> dict[str, float | None]:
+        """How much of its restart budget each supervisor at or under this one has
+        used, now, by path (``"root/pool"``): the restarts that still count in its
+        window over the restarts allowed, so 1.0 means its next restart gives up (and
+        it falls back as the window passes); None for a policy that never gives up.
+        Supervisors inside a subtree that runs in its own process are not included.
+        Call it on the tree's loop (it reads and returns at once)."""
+        return {"/".join(path): ratio
+                for path, ratio in self._tree.budgets_used(self.path).items()}
+
     async def stop(self) -> ExitReason:
         """Stop the whole tree in order and wait for it; return the root's reason."""
         if not self._tree.done.done():
@@ -417,6 +427,11 @@ class Supervisor:
     def child_history(self, path: str) -> tuple[ExitRecord, ...]:
         """See :meth:`AsyncSupervisor.child_history`."""
         return self._call(self._async.child_history(path))
+
+    def restart_budgets(self, timeout: float | None = None) -> dict[str, float | None]:
+        """See :meth:`AsyncSupervisor.restart_budgets`. Raises :class:`TimeoutError`
+        if the tree's loop does not answer within ``timeout`` seconds (it is blocked)."""
+        return self._call(_in_loop(self._async.restart_budgets), timeout)
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(report)`` for every report, on the tree's thread."""

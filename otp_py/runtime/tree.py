@@ -462,6 +462,16 @@ class Tree:
         self.post(node, ev.Call(request_id, request))
         return await future
 
+    def budgets_used(self, under: tuple[str, ...] = ()) -> dict[tuple[str, ...], float | None]:
+        """The restart budget used by each supervisor running in this process at or
+        under ``under`` (see ``SupervisorCore.budget_used``), read now, from the loop's
+        thread. Read directly, not through the mailbox: a supervisor busy with a
+        restart still answers, and the answer changes nothing."""
+        now = self.loop.time()
+        size = len(under)
+        return {path: node.core.budget_used(now) for path, node in list(self.nodes.items())
+                if path[:size] == under}
+
     def with_details(self, path: tuple[str, ...], infos: list[Any]) -> list[Any]:
         """``which_children`` rows of the supervisor at ``path``, each with what its
         runner knows (pid, thread name...). Rows from a subtree's process already
