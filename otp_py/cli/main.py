@@ -132,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check", help="validate a tree; print each error with its location",
-        description="Validate a tree file (or MODULE:ATTR) without running it.")
+        description="Validate a tree file (or MODULE:ATTR) without running it, and find "
+                    "what would fail at start: a command not found on PATH, a cwd that "
+                    "does not exist, a process target that cannot be imported.")
     check.add_argument("target", metavar="FILE.toml|MODULE:ATTR")
     check.set_defaults(func=cmd_check)
 
@@ -269,15 +271,20 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
 
 def cmd_check(args: argparse.Namespace) -> int:
     from otp_py.cli.load import is_tree_file, load_tree, use_cwd
-    from otp_py.cli.toml_spec import check_file
+    from otp_py.cli.toml_spec import check_file, start_problems
 
     if is_tree_file(args.target):
         use_cwd()
         spec, problems = check_file(args.target)
         if spec is None:
             raise CliError(*(p.describe() for p in problems), code=EXIT_USAGE, located=True)
+        text = Path(args.target).read_text(encoding="utf-8")
+        late = start_problems(spec, args.target, text)
     else:
         spec = load_tree(args.target)
+        late = start_problems(spec, args.target)
+    if late:  # valid, but would fail at start
+        raise CliError(*(p.describe() for p in late), code=EXIT_USAGE, located=True)
     supervisors, workers = count_specs(spec)
     print(f"{args.target}: ok: tree {spec.id!r} with {supervisors} supervisor"
           f"{'s' if supervisors != 1 else ''} and {workers} worker{'s' if workers != 1 else ''}")

@@ -69,3 +69,4 @@ def crash_once(marker: str) -> None:
         raise ValueError("first start fails on purpose")
     while True:
         time.sleep(1)
+
