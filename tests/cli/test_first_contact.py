@@ -102,3 +102,21 @@ def test_a_script_without_a_main_guard_is_told_the_cause_and_the_fix(tmp_path: P
     assert 'the script has no if __name__ == "__main__": guard' in last
     assert 'put the code that starts the tree under if __name__ == "__main__":' in last
     assert result.stderr.count("supervisor 'ng' failed to start") <= 3  # no recursion
+
+
+def test_one_name_for_the_asyncio_backend(tmp_path: Path) -> None:
+    """The API, TOML and the command line's KIND column say the same word."""
+    import otp_py as otp
+    from otp_py.cli.render import kind_of
+    from otp_py.cli.snapshot import declared
+    from otp_py.cli.toml_spec import parse
+    from tests.cli.targets import task_forever
+
+    spec = otp.ChildSpec.asyncio("poll", task_forever)
+    assert spec.backend == "asyncio"
+    tree, problems = parse('id = "t"\n[[children]]\nid = "poll"\n'
+                           'start = "tests.cli.targets:task_forever"\nbackend = "asyncio"\n')
+    assert problems == [] and tree is not None
+    [child] = tree.children
+    assert child.backend == "asyncio"
+    assert kind_of(declared(child)) == "asyncio"
