@@ -250,7 +250,7 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
         server.bind()
     hint = "Ctrl-C stops the tree in order"
     if server is not None:
-        hint += f"  ·  in another terminal: {PROG} status, {PROG} ctl restart PATH"
+        hint += f"  ·  in another terminal: {PROG} status, {PROG} restart PATH"
     try:
         if args.log_format == "json":
             from otp_py.cli.jsonview import JsonView
