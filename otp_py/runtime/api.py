@@ -582,7 +582,8 @@ def run(
     start or ended abnormally."""
     check_tree_arguments("run", spec, random=random, on_report=on_report)
     _refuse_in_main_import("run")
-    logs = default_logging.install()  # only if the application configured no logging
+    # only if the application configured no logging and listens to no reports itself
+    logs = on_report is None and default_logging.install()
     try:
         return loops.run(_run(spec, handle_signals, random, on_report))
     finally:
@@ -636,7 +637,8 @@ def start(
     _refuse_in_main_import("start")
     box: dict[str, Any] = {}
     ready = threading.Event()
-    logs = default_logging.install()  # only if the application configured no logging
+    # only if the application configured no logging and listens to no reports itself
+    logs = on_report is None and default_logging.install()
 
     def main() -> None:
         loop = asyncio.new_event_loop()

@@ -5,8 +5,10 @@ A library must not configure logging for its application, so the ``otp_py`` logg
 keeps its ``NullHandler`` and stays silent once the application sets up logging of its
 own. But a first run of a tree that says nothing while its children crash hides the
 very thing a supervisor is for. So while a tree started by ``run()`` or ``start()``
-runs, and only if the root logger has no handler (the application configured
-nothing), a handler on the ``otp_py`` logger prints the tree's reports to stderr at
+runs, and only if the root logger has no handler (the application configured no
+logging) and no ``on_report`` listener was given (an application that listens shows
+the reports its own way: the tutorial's scripts print them, and would see each one
+twice), a handler on the ``otp_py`` logger prints the tree's reports to stderr at
 INFO: each start, exit, restart and give-up, a crash with its traceback (once per
 distinct traceback of a child, then a count, so a crash loop does not flood the
 terminal). It is removed when the tree ends.

@@ -19,11 +19,12 @@ tree = otp.SupervisorSpec(id="t", intensity=otp.SlidingWindow(2, 5),
                           children=[otp.ChildSpec.thread("w", boom)])
 if sys.argv[1:] == ["configured"]:
     logging.basicConfig(level=logging.WARNING, format="app: %(message)s")
+listen = (lambda report: print(report.describe())) if sys.argv[1:] == ["listens"] else None
 try:
     if sys.argv[1:] == ["start"]:
         otp.start(tree).wait()
     else:
-        otp.run(tree)
+        otp.run(tree, on_report=listen)
 except otp.IntensityExceededError:
     pass
 logger = logging.getLogger("otp_py")
@@ -88,6 +89,16 @@ def test_an_application_that_configured_logging_keeps_its_own(tmp_path: Path) ->
         "app: t: w exited: ValueError: boom; give_up",
         "app: t: giving up after w failed: 3 restarts within 5 s (at most 2 allowed)",
     ]
+
+
+def test_an_application_that_listens_to_reports_shows_them_its_own_way(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "loop.py"
+    script.write_text(CRASH_LOOP)
+    result = _python(script, "listens")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "t: w exited: ValueError: boom; restart" in result.stdout.splitlines()
 
 
 def test_a_script_without_a_main_guard_is_told_the_cause_and_the_fix(tmp_path: Path) -> None:
