@@ -39,6 +39,6 @@ if __name__ == "__main__":
                [0.0, 6.0])
 
     # 5. Go's suture: a supervisor-wide failure count that halves every 10 s;
-    #    above 2, every restart waits 5 s.
+    #    above 2, the supervisor pauses 5 s, then the count starts over at 0.
     crash_loop(otp.DecayingFailureCount(threshold=2, decay=10.0, backoff=5.0),
                [1.0, 1.5, 2.0, 7.5, 60.0])

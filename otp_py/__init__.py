@@ -42,6 +42,8 @@ if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names lo
         ChildRunningError,
         DoNotRestart,
         IntensityExceededError,
+        MaxChildrenError,
+        NameTakenError,
         NotSupportedError,
         OtpError,
         Shutdown,
@@ -64,6 +66,7 @@ if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names lo
         OFASupervisor,
         raise_ping_timeout,
     )
+    from otp_py.partitions import partitioned
     from otp_py.runtime.api import AsyncSupervisor, Supervisor, run, start, supervise
     from otp_py.spec import ChildSpec, Heartbeat, LoopWatchdog, SupervisorSpec
 
@@ -95,7 +98,9 @@ __all__ = [
     "IntensityExceededError",
     "IntensityPolicy",
     "LoopWatchdog",
+    "MaxChildrenError",
     "MaxRestartsExceededError",
+    "NameTakenError",
     "NotSupportedError",
     "OFASupervisor",
     "OnExitCode",
@@ -128,6 +133,7 @@ __all__ = [
     "current_child",
     "heartbeat",
     "notify_ready",
+    "partitioned",
     "raise_ping_timeout",
     "reasons",
     "reports",
@@ -167,7 +173,9 @@ _WHERE: dict[str, str] = {
     "IntensityExceededError": "otp_py._errors",
     "IntensityPolicy": "otp_py._core.intensity",
     "LoopWatchdog": "otp_py.spec",
+    "MaxChildrenError": "otp_py._errors",
     "MaxRestartsExceededError": "otp_py.compat",
+    "NameTakenError": "otp_py._errors",
     "NotSupportedError": "otp_py._errors",
     "OFASupervisor": "otp_py.compat",
     "OnExitCode": "otp_py._core.decider",
@@ -200,6 +208,7 @@ _WHERE: dict[str, str] = {
     "current_child": "otp_py.backends.context",
     "heartbeat": "otp_py.backends.context",
     "notify_ready": "otp_py.backends.context",
+    "partitioned": "otp_py.partitions",
     "raise_ping_timeout": "otp_py.compat",
     "reasons": "otp_py.reasons",
     "reports": "otp_py.reports",

@@ -23,6 +23,8 @@ __all__ = [
     "ChildRunningError",
     "DoNotRestart",
     "IntensityExceededError",
+    "MaxChildrenError",
+    "NameTakenError",
     "NotSupportedError",
     "OtpError",
     "Shutdown",
@@ -80,6 +82,34 @@ class AlreadyPresentError(OtpError, ValueError):
 
 class AlreadyStartedError(OtpError, ValueError):
     """A running child with that id already exists (``{error, {already_started, Pid}}``)."""
+
+
+class NameTakenError(AlreadyStartedError):
+    """A child name is already registered elsewhere in the tree.
+
+    Names (``ChildSpec(name=...)``, ``start_child(name=...)``) are unique across a
+    whole tree, as registered names are across an Erlang node: starting a second
+    child under a taken name is refused, as OTP refuses it with ``{error,
+    {already_started, Pid}}`` (hence the base class). ``name`` and ``path`` (the
+    holder's path) say which.
+    """
+
+    def __init__(self, name: str, path: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.path = path
+
+
+class MaxChildrenError(OtpError, RuntimeError):
+    """``start_child`` on a simple_one_for_one supervisor that already has
+    ``max_children`` children (Elixir's ``DynamicSupervisor``: ``{:error,
+    :max_children}``). Nothing was started; ``supervisor`` (its path) and
+    ``max_children`` say which limit was hit."""
+
+    def __init__(self, supervisor: tuple[str, ...], max_children: int, message: str) -> None:
+        super().__init__(message)
+        self.supervisor = supervisor
+        self.max_children = max_children
 
 
 class NotSupportedError(OtpError, TypeError):

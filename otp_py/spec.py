@@ -148,6 +148,32 @@ def _check_id(value: Any, owner: str) -> None:
         _fail(None, "id", "a non-empty string without '/' or surrounding spaces", value)
 
 
+def _check_name(child_id: str, value: Any) -> None:
+    """A child's tree-wide name (``whereis``): None or a non-empty string; no '/',
+    so that a string with one is always a path."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        _fail(child_id, "name", "a string naming the child tree-wide, or None", value,
+              type_error=True)
+    if not value or "/" in value or value != value.strip():
+        _fail(child_id, "name", "a non-empty name without '/' or surrounding spaces", value)
+
+
+def _check_max_children(sup_id: str, value: Any, strategy: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(sup_id, "max_children", "an int >= 0, or None for no limit", value,
+              type_error=True)
+    if value < 0:
+        _fail(sup_id, "max_children", "an int >= 0, or None for no limit", value)
+    if not getattr(strategy, "dynamic", False):
+        raise SpecError(sup_id, "max_children", "max_children limits the dynamic children "
+                        "of a simple_one_for_one supervisor; this one is "
+                        f"{getattr(strategy, 'name', strategy)!r}")
+
+
 def _is_nan(value: int | float) -> bool:
     # (math.isnan would overflow on an int too large for a float: a SpecError's job)
     return isinstance(value, float) and math.isnan(value)
@@ -298,6 +324,8 @@ class ChildSpec:
       exit codes, signals) to what to do; default: the supervisor's, else OTP's table.
     * ``capture_stderr`` (process, command): keep the tail of its standard error for
       its crash history (it is still copied to the supervisor's standard error).
+    * ``name``: a name unique across the whole tree, for ``whereis(name)`` (see
+      :doc:`/howto/dynamic`); it stays with the child across restarts.
     """
 
     is_supervisor: ClassVar[bool] = False
@@ -322,10 +350,12 @@ class ChildSpec:
     heartbeat: Heartbeat | None = attrs.field(default=None)
     decider: Decider | None = attrs.field(default=None)
     capture_stderr: bool = attrs.field(default=True)
+    name: str | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "child")
         cid = self.id
+        _check_name(cid, self.name)
         backend = self.backend
         if backend is None:
             backend = _infer_backend(self.start)
@@ -529,6 +559,10 @@ class SupervisorSpec:
     * ``watchdog``: a :class:`LoopWatchdog` for the event loop of the tree this spec
       is the root of (refused on a nested inline supervisor, which shares its
       parent's loop; a ``"process"`` subtree is the root of its own loop).
+    * ``max_children`` (simple_one_for_one only): how many dynamic children it may
+      have at once, as Elixir's ``DynamicSupervisor``; ``start_child`` beyond it
+      raises :class:`~otp_py.MaxChildrenError`. Default ``None``: no limit.
+    * ``name``: a name unique across the whole tree, as for a :class:`ChildSpec`.
     """
 
     is_supervisor: ClassVar[bool] = True
@@ -548,10 +582,14 @@ class SupervisorSpec:
     backend: str = attrs.field(default="inline")
     decider: Decider | None = attrs.field(default=None)
     watchdog: LoopWatchdog | None = attrs.field(default=None)
+    max_children: int | None = attrs.field(default=None)
+    name: str | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "supervisor")
         sid = self.id
+        _check_name(sid, self.name)
+        _check_max_children(sid, self.max_children, self.strategy)
         if not isinstance(self.strategy, RestartStrategy):
             _fail(sid, "strategy", "a RestartStrategy (or 'one_for_one', 'one_for_all', "
                   "'rest_for_one', 'simple_one_for_one')", self.strategy,

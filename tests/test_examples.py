@@ -184,7 +184,22 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "t=6.000 root: restarting db in 8 s",
         "t=14.000 root: started db (restart 2)",
         "t=2.000 root: restarting db in 5 s",
+        "t=7.500 root: started db (restart 4)",  # suture: the count was reset at 7 s
         "t=60.000 root: started db (restart 5)",
+    ],
+    "howto_dynamic.py": [
+        "alice -> partition 3: users/3/session#1",
+        "bob -> partition 0: users/0/session#1",
+        "mallory -> partition 2: users/2/session#1",
+        "whereis('alice'): session#1 running, 0 restarts",
+        "whereis('mallory'): session#1 running, 1 restarts",
+        "whereis('lobby'): lobby running, 0 restarts",
+        "whereis('nobody'): none",
+        "refused: name 'alice' is already taken in this tree (by 'root/users/3/session#1'); "
+        "names are unique across a tree",
+        "guest1: users/3/session#2",
+        "guest2 refused: supervisor 'root/users/3' already has 2 of its max_children=2 "
+        "children; start_child refused",
     ],
     "howto_strategy.py": [
         "plan for db: RestartPlan(stop=('api', 'cache'), start=('db', 'cache', 'api'))",

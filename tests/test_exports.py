@@ -41,9 +41,12 @@ EXPECTED_ALL = sorted(
         "INFINITY",
         "IntensityExceededError",
         "IntensityPolicy",
+        "MaxChildrenError",
         "MaxRestartsExceededError",
+        "NameTakenError",
         "NotSupportedError",
         "OFASupervisor",
+        "partitioned",
         "OneForAll",
         "OneForOne",
         "OtpError",
@@ -114,6 +117,7 @@ EXPECTED_REPORTS = sorted(
         "ChildUnstoppable",
         "ExitRecord",
         "IntensityExceeded",
+        "OutputDropped",
         "Report",
         "RestartScheduled",
         "SupervisorExited",
@@ -166,3 +170,21 @@ def test_star_import_gives_exactly_all() -> None:
 
 def test_version_is_a_string() -> None:
     assert isinstance(otp_py.__version__, str)
+
+
+@pytest.mark.parametrize(
+    ("error", "bases"),
+    [
+        pytest.param("MaxChildrenError", (otp_py.OtpError, RuntimeError), id="max_children"),
+        pytest.param(
+            "NameTakenError", (otp_py.AlreadyStartedError, otp_py.OtpError, ValueError),
+            id="name_taken",
+        ),
+    ],
+)
+def test_dynamic_supervisor_errors_inherit_the_nearest_builtin(
+    error: str, bases: tuple[type, ...]
+) -> None:
+    cls = getattr(otp_py, error)
+    assert all(issubclass(cls, base) for base in bases)
+    assert cls.__doc__

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from otp_py._core.names import declared_names
 from otp_py._errors import SpecError
 
 __all__ = ["check_tree_arguments"]
@@ -26,6 +27,7 @@ def check_tree_arguments(
         raise SpecError(spec.id, "backend", f"the root supervisor runs in the process that "
                         f"calls {where}(): backend={spec.backend!r} is for nested "
                         "supervisors")
+    declared_names(spec)  # a name twice in the tree, or in a template: refused now
     if random is not None and not callable(random):
         raise TypeError(f"{where}(): random must be a function of no arguments returning a "
                         f"float in [0, 1), such as random.Random(7).random; got {random!r}")

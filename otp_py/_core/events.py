@@ -136,10 +136,12 @@ class Request:
 
 @attrs.define(slots=True)
 class StartChildRequest(Request):
-    """``start_child``: a spec for a static supervisor, extra args for a dynamic one."""
+    """``start_child``: a spec for a static supervisor, extra args for a dynamic one
+    (and, for a dynamic one, the tree-wide ``name`` its spec is to carry)."""
 
     spec: Any = None
     extra_args: Sequence[Any] = ()
+    name: str | None = None
 
 
 @attrs.define(slots=True)
@@ -166,6 +168,13 @@ class DeleteChild(Request):
 @attrs.define(slots=True)
 class GetChildSpec(Request):
     """``get_childspec``: a child's spec."""
+
+    child_id: str
+
+
+@attrs.define(slots=True)
+class GetChildInfo(Request):
+    """One child's ``which_children`` row (for ``whereis``), without listing all."""
 
     child_id: str
 

@@ -48,6 +48,9 @@ __all__ = [
 _MAX_SECONDS = 365 * 24 * 3600.0
 """The longest period or delay accepted: a year (more is milliseconds given as seconds)."""
 
+_EPSILON = 1e-9
+"""Seconds of float rounding tolerated when a timer set for a pause's end fires."""
+
 RandomSource = Callable[[], float]
 """A function returning uniform floats in [0, 1), like ``random.Random().random``."""
 
@@ -93,6 +96,13 @@ class Budget(ABC):
 
     def forget(self, child_id: str) -> None:  # noqa: B027 - optional hook
         """A child left the supervisor; drop whatever is kept about it."""
+
+    def held(self, now: float) -> float:
+        """Seconds that a restart already delayed, now due, must still wait: a pause
+        that a later failure extended (suture's re-armed backoff). The supervisor
+        asks when a delayed restart's timer fires and waits again if this is
+        positive. Default: 0, never held."""
+        return 0.0
 
 
 class IntensityPolicy(ABC):
@@ -287,52 +297,96 @@ class _BackoffBudget(Budget):
 
 @attrs.frozen
 class DecayingFailureCount(IntensityPolicy):
-    """Go's suture: a failure count that decays, and a pause when it is too high.
+    """Go's suture (v4): a failure count that decays, and a pause when it is too high.
 
-    Every failure adds 1 to a supervisor-wide count that halves every ``decay``
-    seconds. While the count exceeds ``threshold``, each restart waits ``backoff``
-    seconds; otherwise it is immediate. It never gives up on its own.
+    Suture's rules (``v4/supervisor.go``: ``handleFailedService`` and the resume
+    timer in ``Serve``), all mirrored:
+
+    * every failure adds 1 to one supervisor-wide count, which halves every
+      ``decay`` seconds (smoothly: ``count * 0.5 ** (elapsed / decay) + 1``);
+    * when the count then exceeds ``threshold``, the supervisor *pauses* for
+      ``backoff`` seconds (stretched by up to ``jitter``: ``backoff * (1 + jitter *
+      draw)``, suture's ``DefaultJitter`` being ``jitter=0.5``); a failure during
+      the pause that again exceeds the threshold starts the pause again from then;
+    * while paused, *every* restart waits for the pause to end, the ones that did not
+      pass the threshold included; outside a pause, restarts are immediate;
+    * when the pause ends, the queued children restart and **the count is reset to
+      0**, so the next failure restarts at once.
+
+    It never gives up on its own; combine it with a window for that. ``jitter``
+    defaults to 0 (no randomness) rather than suture's 0.5, so that a spec's
+    timings are exact unless asked otherwise. With jitter, a later pause may end
+    sooner than the one it replaced; the children queued before it then restart
+    when the earlier pause would have ended (suture starts them sooner).
     """
 
     threshold: float = attrs.field(default=5.0)
     decay: float = attrs.field(default=30.0)
     backoff: float = attrs.field(default=15.0)
+    jitter: float = attrs.field(default=0.0)
 
     def __attrs_post_init__(self) -> None:
         _number("DecayingFailureCount", "threshold", self.threshold, minimum=0, inclusive=True)
         _number("DecayingFailureCount", "decay", self.decay, minimum=0, inclusive=False)
         _number("DecayingFailureCount", "backoff", self.backoff, minimum=0, inclusive=True)
+        _number("DecayingFailureCount", "jitter", self.jitter, minimum=0, inclusive=True)
 
     def budget(self, random: RandomSource) -> Budget:
-        return _DecayBudget(self)
+        return _DecayBudget(self, random)
 
     def describe(self) -> str:
+        jitter = f" +{self.jitter * 100:g} %" if self.jitter else ""
         return (
-            f"pause {self.backoff:g} s while failures > {self.threshold:g}"
+            f"pause {self.backoff:g} s{jitter} while failures > {self.threshold:g}"
             f" (half-life {self.decay:g} s)"
         )
 
 
 class _DecayBudget(Budget):
-    __slots__ = ("_count", "_last", "_policy")
+    __slots__ = ("_count", "_last", "_policy", "_random", "_resume_at")
 
-    def __init__(self, policy: DecayingFailureCount) -> None:
+    def __init__(self, policy: DecayingFailureCount, random: RandomSource) -> None:
         self._policy = policy
+        self._random = random
         self._count = 0.0
         self._last: float | None = None
+        self._resume_at: float | None = None
+        """When the current pause ends; None when not paused."""
+
+    def _resume_if_due(self, now: float) -> None:
+        # Suture's resume timer: back to normal, and the failure count starts over.
+        if self._resume_at is not None and now >= self._resume_at - _EPSILON:
+            self._resume_at = None
+            self._count = 0.0
 
     def on_failure(self, child_id: str, now: float) -> Verdict:
+        self._resume_if_due(now)
+        policy = self._policy
         if self._last is not None and now > self._last:
-            self._count *= 0.5 ** ((now - self._last) / self._policy.decay)
+            self._count *= 0.5 ** ((now - self._last) / policy.decay)
         self._last = now
         self._count += 1.0
-        if self._count > self._policy.threshold:
-            return Verdict.after(self._policy.backoff)
+        if self._count > policy.threshold:
+            draw = self._random() if policy.jitter else 0.0
+            self._resume_at = now + policy.backoff * (1.0 + policy.jitter * draw)
+        if self._resume_at is not None:
+            return Verdict.after(self._resume_at - now)
         return _NOW
+
+    def held(self, now: float) -> float:
+        self._resume_if_due(now)
+        return 0.0 if self._resume_at is None else self._resume_at - now
 
     @property
     def count(self) -> float:
+        """The failure count as of the last failure (0 once a pause has ended and
+        been noticed)."""
         return self._count
+
+    @property
+    def paused_until(self) -> float | None:
+        """When the current pause ends, or None."""
+        return self._resume_at
 
 
 def _policies(value: Iterable[IntensityPolicy]) -> tuple[IntensityPolicy, ...]:
@@ -386,6 +440,9 @@ class _CombinedBudget(Budget):
     def forget(self, child_id: str) -> None:
         for part in self._parts:
             part.forget(child_id)
+
+    def held(self, now: float) -> float:
+        return max((part.held(now) for part in self._parts), default=0.0)
 
 
 @attrs.frozen
@@ -443,3 +500,6 @@ class ScopedBudget(Budget):
 
     def forget(self, child_id: str) -> None:
         self._inner.forget(self._prefix + child_id)
+
+    def held(self, now: float) -> float:
+        return self._inner.held(now)

@@ -22,6 +22,7 @@ __all__ = [
     "ChildUnstoppable",
     "ExitRecord",
     "IntensityExceeded",
+    "OutputDropped",
     "Report",
     "RestartScheduled",
     "SupervisorExited",
@@ -184,3 +185,25 @@ class ChildUnstoppable(Report):
 
     def describe(self) -> str:
         return f"{self.where}: {self.child_id} did not stop and cannot be killed: {self.detail}"
+
+
+@attrs.frozen
+class OutputDropped(Report):
+    """Part of a child's output could not be copied and was dropped.
+
+    The copy of a child's standard error to the supervisor's own never waits for a
+    target that does not drain (a pipe nobody reads): what does not fit its bounded
+    buffer is dropped, and counted here. ``dropped`` is the number of bytes dropped
+    since the previous report for this child, ``total`` since the child started. At
+    most one report per child per second, and a last one at the child's end; the
+    crash-history tail of the child keeps what it printed all the same."""
+
+    child_id: str = ""
+    stream: str = "stderr"
+    dropped: int = 0
+    total: int = 0
+
+    def describe(self) -> str:
+        return (f"{self.where}: {self.dropped} bytes of the {self.stream} of "
+                f"{self.child_id} dropped (the supervisor's {self.stream} does not keep "
+                f"up; {self.total} bytes in all)")

@@ -88,6 +88,7 @@ from otp_py._errors import (
     ChildNotFoundError,
     ChildRestartingError,
     ChildRunningError,
+    MaxChildrenError,
     NotSupportedError,
     SpecError,
     StartChildError,
@@ -833,6 +834,20 @@ class SupervisorCore:
         ids = self._delayed.pop(token, None)
         if ids is None or self.state != "running":
             return
+        try:
+            hold = float(self._budget.held(self._now))
+        except Exception as exc:  # a bug in a user budget: exit, do not hide it
+            self._begin_shutdown(Abnormal(
+                f"intensity policy {self.spec.intensity!r} raised {exc!r} in held()"))
+            return
+        if 0 < hold < math.inf:  # the pause was extended since (suture): wait again
+            again = self._new_timer(hold)
+            self._delayed[again] = ids
+            for cid in ids:
+                child = self._children.get(cid)
+                if child is not None and child.timer == token:
+                    child.timer = again
+            return
         for cid in ids:
             child = self._children.get(cid)
             if child is not None and child.timer == token:
@@ -933,6 +948,13 @@ class SupervisorCore:
         else:
             self._reply(call, child.spec)
 
+    def _get_child_info(self, call: ev.Call, request: ev.GetChildInfo) -> None:
+        child = self._children.get(request.child_id)
+        if child is None:
+            self._reply(call, error=self._not_found(request.child_id))
+        else:
+            self._reply(call, self._info(child))
+
     def _get_child_history(self, call: ev.Call, request: ev.GetChildHistory) -> None:
         child = self._children.get(request.child_id)
         if child is None:
@@ -952,8 +974,16 @@ class SupervisorCore:
                 "ChildSpec or SupervisorSpec, not args"))
             return None
         if self._dynamic:
+            limit = getattr(self.spec, "max_children", None)
+            if limit is not None and len(self._children) >= limit:
+                self._reply(call, error=MaxChildrenError(self.path, limit, (
+                    f"supervisor {self.where!r} already has {len(self._children)} of its "
+                    f"max_children={limit} children; start_child refused")))
+                return None
             try:
                 spec = self._template.with_extra_args(tuple(request.extra_args))
+                if request.name is not None:
+                    spec = attrs.evolve(spec, name=request.name)
             except SpecError as exc:
                 self._reply(call, error=exc)
                 return None
@@ -1071,6 +1101,7 @@ class SupervisorCore:
         ev.CountChildren: _count_children,
         ev.GetChildSpec: _get_childspec,
         ev.GetChildHistory: _get_child_history,
+        ev.GetChildInfo: _get_child_info,
         ev.StartChildRequest: _start_child,
         ev.TerminateChild: _terminate_child,
         ev.RestartChild: _restart_child,

@@ -65,7 +65,8 @@ class CommandRunner:
         self._stderr: StderrTail | None = None
         if self._process.stderr is not None:
             # The tail reader owns the descriptor from now on.
-            self._stderr = StderrTail(env.loop, os.dup(self._process.stderr.fileno()))
+            self._stderr = StderrTail(
+                env.loop, os.dup(self._process.stderr.fileno()), env, sink)
             self._process.stderr.close()
         if env.guardian is not None:
             env.guardian.watch(self.pid)

@@ -162,7 +162,8 @@ class ProcessRunner:
             child_conn.close()
             if stderr_w is not None:
                 os.close(stderr_w)
-        self._stderr = StderrTail(self._env.loop, stderr_r) if stderr_r is not None else None
+        self._stderr = (StderrTail(self._env.loop, stderr_r, self._env, self._sink)
+                        if stderr_r is not None else None)
         self._conn: Connection = parent_conn
         self.pid = self._child.pid
         if self._env.guardian is not None:

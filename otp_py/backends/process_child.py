@@ -103,6 +103,11 @@ def bootstrap(
         conn.close()
     sys.stdout.flush()
     sys.stderr.flush()
+    # A subtree run here copied its children's stderr through a writer thread; the
+    # process ends with os._exit (no atexit hooks): give the copies their moment.
+    copies = sys.modules.get("otp_py.backends.stderr")
+    if copies is not None:
+        copies.flush()
     if isinstance(reason, Exited):
         raise SystemExit(reason.code)
     if isinstance(reason, Normal | Shutdown):

@@ -10,7 +10,9 @@
 
 Both handles offer OTP's API (``which_children``, ``count_children``,
 ``start_child``, ``terminate_child``, ``restart_child``, ``delete_child``,
-``get_childspec``) plus ``stop``, ``wait`` and report listeners. A child is named by
+``get_childspec``) plus ``stop``, ``wait`` and report listeners, and Elixir's
+lookups: ``whereis`` (a child by tree-wide name or by path), ``partition`` and
+``start_child_in`` (for a supervisor built by :func:`otp_py.partitioned`). A child is named by
 its path from the handle's supervisor: ``"db"``, or ``"pool/worker#3"`` for a child of
 the nested supervisor ``pool``; ``sup.at("pool")`` is a handle on ``pool`` itself.
 """
@@ -27,11 +29,15 @@ from typing import Any, TypeVar
 
 from otp_py._core import events as ev
 from otp_py._core.arguments import check_tree_arguments
+from otp_py._core.names import declared_names
+from otp_py._core.partition import partition_of
 from otp_py._core.reasons import ExitReason
 from otp_py._core.reports import ExitRecord
 from otp_py._core.supervisor import ChildCounts, ChildInfo
 from otp_py._errors import (
+    ChildNotFoundError,
     IntensityExceededError,
+    NotSupportedError,
     SupervisorExitError,
     SupervisorNotRunningError,
 )
@@ -56,6 +62,14 @@ def _split(base: tuple[str, ...], path: Any) -> tuple[tuple[str, ...], str]:
     if not parts:
         raise ValueError(f"a child path is needed; got {path!r}")
     return (*base, *parts[:-1]), parts[-1]
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"a child's name must be a string; got {name!r}")
+    if not name or "/" in name or name != name.strip():
+        raise ValueError(f"a child's name must be non-empty, without '/' or surrounding "
+                         f"spaces; got {name!r}")
 
 
 def _sup_path(base: tuple[str, ...], path: Any) -> tuple[str, ...]:
@@ -110,15 +124,24 @@ class AsyncSupervisor:
         return result
 
     async def start_child(
-        self, spec: Any = None, *, args: tuple[Any, ...] = (), supervisor: str = ""
+        self,
+        spec: Any = None,
+        *,
+        args: tuple[Any, ...] = (),
+        supervisor: str = "",
+        name: str | None = None,
     ) -> str:
         """Add and start a child; return its id.
 
         For a static supervisor pass a :class:`~otp_py.ChildSpec` (or
         :class:`~otp_py.SupervisorSpec`); for a simple_one_for_one supervisor pass the
         extra ``args`` appended to the template's (its id is generated,
-        ``"template#N"``). Raises :class:`~otp_py.AlreadyStartedError`,
-        :class:`~otp_py.AlreadyPresentError` or :class:`~otp_py.StartChildError`."""
+        ``"template#N"``) and, if it is to be found by :meth:`whereis`, its tree-wide
+        ``name`` (a static child carries its own: ``ChildSpec(name=...)``). Raises
+        :class:`~otp_py.AlreadyStartedError`, :class:`~otp_py.AlreadyPresentError`,
+        :class:`~otp_py.NameTakenError` (a name already in the tree),
+        :class:`~otp_py.MaxChildrenError` (a simple_one_for_one supervisor at its
+        ``max_children``) or :class:`~otp_py.StartChildError`."""
         if not isinstance(args, tuple | list):
             raise TypeError(f"start_child's args must be a tuple or list; got {args!r}")
         if spec is not None:
@@ -126,9 +149,101 @@ class AsyncSupervisor:
                 raise TypeError(f"start_child needs a ChildSpec or SupervisorSpec (or, for a "
                                 f"simple_one_for_one supervisor, none); got {spec!r}")
             check_nested(spec)
-        request = ev.StartChildRequest(spec=spec, extra_args=tuple(args))
-        result: str = await self._tree.call(_sup_path(self.path, supervisor), request)
+            if name is not None:
+                raise TypeError(f"start_child(name=) names a simple_one_for_one child; a "
+                                f"spec carries its own: ChildSpec(id={spec.id!r}, "
+                                f"name={name!r})")
+            names = {n: p for n, p in declared_names(spec).items()}
+        elif name is not None:
+            _check_name(name)
+            names = {name: ()}
+        else:
+            names = {}
+        sup_path = _sup_path(self.path, supervisor)
+        request = ev.StartChildRequest(spec=spec, extra_args=tuple(args), name=name)
+        registry = self._tree.names
+        if not names:
+            result: str = await self._tree.call(sup_path, request)
+            return result
+        await registry.claim(names, self._holds)
+        try:
+            result = await self._tree.call(sup_path, request)
+        except BaseException:
+            registry.release(names)
+            raise
+        if spec is not None:  # the paths under the new child: from its own id down
+            registry.register({n: (*sup_path, *p) for n, p in names.items()})
+        else:
+            registry.register({n: (*sup_path, result) for n in names})
         return result
+
+    async def whereis(self, name_or_path: str) -> ChildInfo | None:
+        """The child registered under ``name_or_path`` anywhere in the tree, or else
+        the child at that path from this supervisor (``"db"``, ``"pool/w#2"``): its
+        :meth:`which_children` row (state, pid...), or None if there is none.
+
+        Names come first: a string that is a name in the tree is never read as a
+        path. A named child keeps its name across restarts; a child that has left
+        (ended temporary, deleted, gone with a restarted supervisor) is not found,
+        and its name is free again (except a name the tree's spec declares, which
+        stays its child's)."""
+        if not isinstance(name_or_path, str):
+            raise TypeError(f"whereis needs a name or a child path (a string); got "
+                            f"{name_or_path!r}")
+        registry = self._tree.names
+        path = registry.lookup(name_or_path)
+        if path is not None:
+            info = await self._info_at(path)
+            if info is not None and getattr(info.spec, "name", None) == name_or_path:
+                return info
+            registry.forget(name_or_path, path)
+            return None
+        sup, child = _split(self.path, name_or_path)
+        return await self._info_at((*sup, child))
+
+    async def _info_at(self, path: tuple[str, ...]) -> ChildInfo | None:
+        try:
+            info = await self._tree.call(path[:-1], ev.GetChildInfo(path[-1]))
+        except (ChildNotFoundError, SupervisorNotRunningError):
+            return None
+        [row] = self._tree.with_details(path[:-1], [info])
+        assert isinstance(row, ChildInfo)
+        return row
+
+    async def _holds(self, name: str, path: tuple[str, ...]) -> bool:
+        info = await self._info_at(path)
+        return info is not None and getattr(info.spec, "name", None) == name
+
+    def partition(self, key: Any) -> str:
+        """The id of the partition ``key`` belongs to, on a supervisor built by
+        :func:`otp_py.partitioned`: ``"0"`` to ``"N-1"``, by a hash that is the same in
+        every process and run (an int ``k``: ``abs(k) % N``; a str or bytes: its
+        CRC-32). Raises NotSupportedError if this supervisor is not partitioned,
+        TypeError for a key that is not an int, str or bytes."""
+        node = self._tree.nodes.get(self.path)
+        if node is None:
+            raise SupervisorNotRunningError(f"no running supervisor at {'/'.join(self.path)!r}"
+                                            " in this process")
+        ids = [child.id for child in node.spec.children]
+        if not ids or ids != [str(index) for index in range(len(ids))]:
+            raise NotSupportedError(f"supervisor {'/'.join(self.path)!r} is not partitioned "
+                                    "(otp_py.partitioned builds one)")
+        return str(partition_of(key, len(ids)))
+
+    async def start_child_in(
+        self,
+        key: Any,
+        spec: Any = None,
+        *,
+        args: tuple[Any, ...] = (),
+        name: str | None = None,
+    ) -> str:
+        """:meth:`start_child` in the partition of ``key`` (see :meth:`partition`),
+        whose partitions are supervisors; return the new child's path from this
+        supervisor, ``"<partition>/<id>"``."""
+        part = self.partition(key)
+        child_id = await self.start_child(spec, args=args, supervisor=part, name=name)
+        return f"{part}/{child_id}"
 
     async def terminate_child(self, path: str) -> None:
         """Stop a child; its spec is kept (unless temporary or dynamic)."""
@@ -244,10 +359,35 @@ class Supervisor:
         return self._call(self._async.count_children(supervisor))
 
     def start_child(
-        self, spec: Any = None, *, args: tuple[Any, ...] = (), supervisor: str = ""
+        self,
+        spec: Any = None,
+        *,
+        args: tuple[Any, ...] = (),
+        supervisor: str = "",
+        name: str | None = None,
     ) -> str:
         """See :meth:`AsyncSupervisor.start_child`."""
-        return self._call(self._async.start_child(spec, args=args, supervisor=supervisor))
+        return self._call(
+            self._async.start_child(spec, args=args, supervisor=supervisor, name=name)
+        )
+
+    def whereis(self, name_or_path: str) -> ChildInfo | None:
+        """See :meth:`AsyncSupervisor.whereis`."""
+        return self._call(self._async.whereis(name_or_path))
+
+    def partition(self, key: Any) -> str:
+        """See :meth:`AsyncSupervisor.partition`."""
+
+        async def route() -> str:
+            return self._async.partition(key)
+
+        return self._call(route())
+
+    def start_child_in(
+        self, key: Any, spec: Any = None, *, args: tuple[Any, ...] = (), name: str | None = None
+    ) -> str:
+        """See :meth:`AsyncSupervisor.start_child_in`."""
+        return self._call(self._async.start_child_in(key, spec, args=args, name=name))
 
     def terminate_child(self, path: str) -> None:
         """See :meth:`AsyncSupervisor.terminate_child`."""

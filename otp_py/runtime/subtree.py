@@ -164,6 +164,8 @@ def _serve_calls(
             value = await tree.call(path, request)
             if isinstance(request, ev.WhichChildren):
                 value = tree.with_details(path, value)
+            elif isinstance(request, ev.GetChildInfo):
+                [value] = tree.with_details(path, [value])
         except Exception as exc:
             forwarder.answer(call_id, False, exc)
         else:

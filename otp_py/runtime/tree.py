@@ -27,11 +27,13 @@ import attrs
 
 from otp_py._core import events as ev
 from otp_py._core import reports as rp
+from otp_py._core.names import declared_names
 from otp_py._core.reasons import ExitReason, Killed
 from otp_py._core.supervisor import SupervisorCore
 from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends.base import BackendEnv, Runner
 from otp_py.backends.reasons import from_exception
+from otp_py.runtime.registry import NameRegistry
 
 __all__ = ["Listener", "Node", "Tree"]
 
@@ -51,7 +53,7 @@ def _log_level(report: rp.Report) -> int:
         if reason is not None and reason.is_abnormal:
             return logging.ERROR
         return logging.INFO
-    if isinstance(report, rp.RestartScheduled):
+    if isinstance(report, rp.RestartScheduled | rp.OutputDropped):
         return logging.WARNING
     return logging.INFO
 
@@ -73,20 +75,25 @@ def _someone_listens() -> bool:
 class _Sink:
     """A backend's line to the node that supervises its child."""
 
-    __slots__ = ("finished", "node", "ref", "remote")
+    __slots__ = ("finished", "node", "ref", "remote", "starting")
 
     def __init__(self, node: Node, ref: int) -> None:
         self.node = node
         self.ref = ref
         self.finished = False
         self.remote: tuple[str, ...] | None = None  # the path of a subtree it runs
+        self.starting = False  # inside the backend's start(), on the tree's stack
 
     def up(self) -> None:
         self.node.tree.post(self.node, ev.ChildUp(self.ref))
 
     def start_failed(self, reason: ExitReason) -> None:
         self._finish()
-        self.node.tree.post(self.node, ev.ChildStartFailed(self.ref, reason))
+        event = ev.ChildStartFailed(self.ref, reason)
+        if self.starting:  # failed at once: queued behind what already waits
+            self.node.tree.post_soon(self.node, event)
+        else:
+            self.node.tree.post(self.node, event)
 
     def down(self, reason: ExitReason, stderr: str | None = None) -> None:
         self._finish()
@@ -215,6 +222,7 @@ class Node:
             return
         sink = _Sink(self, action.ref)
         self.tree.runner_started()
+        sink.starting = True
         try:
             if spec.is_supervisor:  # a subtree in a process of its own
                 from otp_py.runtime.subtree import as_process_child
@@ -225,8 +233,10 @@ class Node:
         except Exception as exc:  # a start that raised is a failed start, not a crash
             sink.finished = True
             self.tree.runner_ended()
-            self.tree.post(self, ev.ChildStartFailed(action.ref, from_exception(exc)))
+            self.tree.post_soon(self, ev.ChildStartFailed(action.ref, from_exception(exc)))
             return
+        finally:
+            sink.starting = False
         if not sink.finished:  # a backend may report a failed start at once
             self.children[action.ref] = runner
             if sink.remote is not None:
@@ -297,6 +307,8 @@ class Tree:
         self._request_ids = itertools.count(1)
         self._backends: dict[str, Any] = {}
         self._envs: dict[tuple[str, ...], BackendEnv] = {}
+        # Tree-wide child names (whereis); the spec's own were checked unique already.
+        self.names = NameRegistry(declared_names(spec, place))
 
     # -- the mailbox
 
@@ -304,6 +316,19 @@ class Tree:
         self._mailbox.append((node, event))
         if not self._draining:
             self._drain()
+
+    def post_soon(self, node: Node, event: ev.Event) -> None:
+        """Post ``event`` from the loop's next turn, behind whatever already waits there.
+
+        A start that fails at once is reported this way. Posted directly, it would be
+        handled in the same pass over the mailbox, the core would retry the restart at
+        once, and a child whose every start fails would keep the loop from ever running
+        again while the budget lasts: no signal, no call and no control request served,
+        the garbage collector off all along. OTP's ``try_again_restart`` is likewise a
+        message a supervisor sends itself, queued behind the ones already waiting.
+        The decisions are the same either way; only what can come in between changes.
+        """
+        self.loop.call_soon(self.post, node, event)
 
     def _drain(self) -> None:
         # The cyclic garbage collector is paused while a batch of events is handled:

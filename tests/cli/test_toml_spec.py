@@ -102,7 +102,7 @@ strategy = "rest_for_one"
 intensity.max_restarts = 4
 intensity.period = 2
 intensity.backoff = { initial = 0.2, maximum = 3, multiplier = 3, jitter = 0, reset_after = 9 }
-intensity.decaying = { threshold = 2, decay = 5, backoff = 1 }
+intensity.decaying = { threshold = 2, decay = 5, backoff = 1, jitter = 0.5 }
 auto_shutdown = "all_significant"
 watchdog = { interval = 0.25, timeout = 1, threshold = 0.05 }
 decider = [{ exit_code = 78, decision = "shutdown_tree" }]
@@ -124,7 +124,7 @@ backend = "process"
     assert spec.intensity == otp.Combined((
         otp.SlidingWindow(4, 2),
         otp.ExponentialBackoff(initial=0.2, maximum=3, multiplier=3, jitter=0, reset_after=9),
-        otp.DecayingFailureCount(threshold=2, decay=5, backoff=1)))
+        otp.DecayingFailureCount(threshold=2, decay=5, backoff=1, jitter=0.5)))
     assert spec.auto_shutdown is otp.AutoShutdown.ALL_SIGNIFICANT
     assert spec.watchdog == otp.LoopWatchdog(interval=0.25, timeout=1, threshold=0.05)
     assert spec.decider == otp.Decider({otp.OnExitCode(78): otp.Decision.SHUTDOWN_TREE})

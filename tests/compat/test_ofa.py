@@ -133,11 +133,11 @@ def test_it_is_a_one_for_all_supervisor_over_one_process_child() -> None:
     ("params", "field"),
     [
         ({"target": "not callable"}, "start"),
-        ({"join_timeout": -1}, "shutdown"),
-        ({"check_interval": 0}, "interval"),
-        ({"ping_timeout": -5}, "timeout"),
-        ({"max_restart_freq": -1}, "max_restarts"),
-        ({"max_restart_freq_time": 0}, "period"),
+        ({"join_timeout": "2"}, "shutdown"),
+        ({"check_interval": -1}, "interval"),
+        ({"ping_timeout": "30"}, "timeout"),
+        ({"max_restart_freq": "3"}, "max_restarts"),
+        ({"max_restart_freq_time": "10"}, "period"),
     ],
 )
 def test_invalid_parameters_are_refused_where_written(params: dict[str, Any], field: str) -> None:

@@ -168,7 +168,11 @@ class _Supervisor:
         elif isinstance(report, rp.IntensityExceeded):
             self._on_give_up(report)
         elif isinstance(report, rp.ChildUnstoppable):
-            self.fail(f"{report.child_id} reported unstoppable (soak threads honour stops)")
+            if self.checker.take_unstoppable(self.path, report.child_id):
+                self.checker.count("unstoppable children abandoned")
+            else:
+                self.fail(f"{report.child_id} reported unstoppable (only a task told to "
+                          f"be stubborn may be)")
         elif isinstance(report, rp.RestartScheduled):
             self.fail(f"unexpected backoff for {report.child_id}")
 
@@ -300,6 +304,8 @@ class Checker:
         self._models: dict[tuple[str, ...], _Supervisor] = {}
         self._lock = threading.Lock()
         self._api: collections.Counter[tuple[tuple[str, ...], str]] = collections.Counter()
+        self._unstoppable: collections.Counter[tuple[tuple[str, ...], str]] = (
+            collections.Counter())
         self.counts: collections.Counter[str] = collections.Counter()
         self.escalations: collections.Counter[str] = collections.Counter()
         self.exits: collections.Counter[str] = collections.Counter()
@@ -367,6 +373,22 @@ class Checker:
     def take_api_start(self, path: tuple[str, ...], child: str) -> bool:
         if self._api[path, child] > 0:
             self._api[path, child] -= 1
+            return True
+        return False
+
+    def allow_unstoppable(self, path: tuple[str, ...], child: str) -> None:
+        """``child`` under ``path`` may be reported unstoppable once."""
+        with self._lock:
+            self._unstoppable[path, child] += 1
+
+    def cancel_unstoppable(self, path: tuple[str, ...], child: str) -> None:
+        with self._lock:
+            if self._unstoppable[path, child] > 0:
+                self._unstoppable[path, child] -= 1
+
+    def take_unstoppable(self, path: tuple[str, ...], child: str) -> bool:
+        if self._unstoppable[path, child] > 0:
+            self._unstoppable[path, child] -= 1
             return True
         return False
 

@@ -12,9 +12,15 @@ the summary table to (reStructuredText; docs/soak.rst includes
 The injector kills (SIGKILL), crashes (an exception, or exit status 3 for commands)
 and hangs (SIGSTOP or a held GIL for processes, a silent heartbeat for threads, a
 blocked event loop for tasks) random children, and now and then crashes one
-supervisor's children faster than its intensity allows, to make it escalate. Like an
-operator, it adds back the temporary children that were forgotten and restarts the
-transient supervisor that gave up.
+supervisor's children faster than its intensity allows, to make it escalate. It also
+commits what a hostile child or a bad day does: a task that swallows every
+cancellation while its one_for_all supervisor restarts it; a program that vanishes,
+so that every restart fails at once (for 0.3 s, at full speed: 100,000 restarts a
+second are allowed there); a child that floods its standard error while the
+supervisor's own standard error is a pipe nobody reads; a child that leaves a daemon
+behind (double fork and ``setsid``, out of its process group) and crashes; and a
+SIGKILL of the guardian process. Like an operator, it adds back the temporary
+children that were forgotten and restarts the transient supervisor that gave up.
 
 Invariants, checked continuously by :class:`tests.soak.checker.Checker` (every
 report) and at each checkpoint (every ``CHECK_EVERY`` seconds the injector pauses,
@@ -35,6 +41,7 @@ import logging
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -118,6 +125,10 @@ class Soak:
         self.checkpoints = 0
         self.reference: tuple[int, int] | None = None  # (fds, threads) once settled
         self.began = time.monotonic()
+        self.stalled: threading.Event | None = None  # set: stderr is not read
+        self.flaky_program = ""
+        self.interpreter = ""
+        self.flood_answers: list[float] = []  # which_children() during floods, seconds
 
     # ------------------------------------------------------------- targets
 
@@ -130,12 +141,29 @@ class Soak:
     # ------------------------------------------------------------- faults
 
     def inject(self) -> None:
-        kind = self.rng.choices(["kill", "crash", "hang", "burst", "operator"],
-                                weights=[30, 35, 20, 5, 10])[0]
+        kind = self.rng.choices(
+            ["kill", "crash", "hang", "burst", "operator", "stubborn", "vanish", "flood",
+             "escape", "guardian"],
+            weights=[30, 35, 20, 5, 10, 3, 3, 5, 5, 2])[0]
         if kind == "burst":
             self.burst()
         elif kind == "operator":
             self.operate()
+        elif kind == "stubborn":
+            self.stubborn()
+        elif kind == "vanish":
+            self.vanish()
+        elif kind == "guardian":
+            self.kill_guardian()
+        elif kind in ("flood", "escape"):
+            rows = [r for r in self.running_workers() if r[1].pid is not None]
+            if rows:
+                info = self.rng.choice(rows)[1]
+                if kind == "flood":
+                    self.flood(info)
+                else:
+                    self.signal(info.pid, signal.SIGWINCH,
+                                f"leaves a daemon and crashes ({info.spec.backend})")
         else:
             rows = self.running_workers()
             if kind == "kill":
@@ -174,10 +202,67 @@ class Soak:
             return  # it ended meanwhile
         self.injected[what] += 1
 
+    # ------------------------------------------------------------- hostile children
+
+    def stubborn(self) -> None:
+        """mid_a's task swallows every cancellation; a crash of its process sibling
+        makes the one_for_all supervisor stop it: it must give up on it at its
+        shutdown timeout (reported unstoppable) and carry on."""
+        path = ("root", "mid_a")
+        rows = {info.id: info for parent, info in self.running_workers() if parent == path}
+        task, proc = rows.get("a_task"), rows.get("a_proc")
+        if task is None or proc is None or proc.pid is None:
+            return
+        self.checker.allow_unstoppable(path, "a_task")
+        workers.give((*path, "a_task"), "stubborn")
+        if not self._wait(lambda: workers.ORDERS.get((*path, "a_task")) is None, 2.0):
+            self.checker.cancel_unstoppable(path, "a_task")
+            return
+        self.signal(proc.pid, signal.SIGUSR1, "stubborn task: swallows every cancellation")
+
+    def vanish(self) -> None:
+        """f_cmd's program disappears and f_cmd is killed: every restart fails at
+        once, as fast as the budget allows, while the rest of the tree carries on."""
+        rows = [info for parent, info in self.running_workers()
+                if parent == ("root", "flaky") and info.pid is not None]
+        if not rows or not self.flaky_program:
+            return
+        link = self.flaky_program
+        os.unlink(link)
+        failures = self.checker.counts["start failures"]
+        try:
+            self.signal(rows[0].pid, signal.SIGKILL, "program vanished: restarts fail at once")
+            self._wait(lambda: self.checker.counts["start failures"] > failures + 50, 2.0)
+            self.sup.which_children()  # the tree answers meanwhile
+        finally:
+            os.symlink(self.interpreter, link)
+
+    def flood(self, info: otp.ChildInfo) -> None:
+        """The child writes megabytes to its standard error while the supervisor's
+        own standard error is a pipe that nobody reads for a while."""
+        if self.stalled is None:
+            return
+        self.stalled.set()
+        try:
+            self.signal(info.pid, signal.SIGHUP, f"floods stderr ({info.spec.backend})")
+            began = time.monotonic()
+            self.sup.which_children()
+            self.flood_answers.append(time.monotonic() - began)
+            time.sleep(1.0)  # the pipe stays full for a second
+        finally:
+            self.stalled.clear()
+
+    def kill_guardian(self) -> None:
+        from otp_py.runtime.guardian import Guardian
+
+        guardian = Guardian._shared
+        if guardian is not None and guardian.pid is not None:
+            self.signal(guardian.pid, signal.SIGKILL, "guardian killed (SIGKILL)")
+
     def burst(self) -> None:
         """Crash a nested supervisor's process children one after another, each once
         it is back, faster than its intensity allows: it must escalate."""
-        path = self.rng.choice([p for p in self.specs if len(p) > 1])
+        path = self.rng.choice([p for p in self.specs if len(p) > 1 and p[-1] != "flaky"])
         spec = self.specs[path]
         limit = spec.intensity.max_restarts
         before = self.checker.escalations.copy()
@@ -278,6 +363,10 @@ class Soak:
                               f"{sorted(got)} != running children {sorted(expected)}: "
                               f"extra {describe(got - expected)}, missing "
                               f"{sorted(expected - got)}")
+        if not eventually(lambda: not escaped_daemons(), 5.0):
+            self.leaks.append(f"checkpoint {self.checkpoints}: daemons that escaped their "
+                              f"process group survived their child: "
+                              f"{describe(escaped_daemons())}")
         counts = (len(_fds()), threading.active_count())
         if self.reference is None:
             self.reference = counts
@@ -302,6 +391,16 @@ def processes() -> set[int]:
     return {p.pid for p in _descendants() if p.pid not in helpers}
 
 
+def escaped_daemons() -> set[int]:
+    """Daemons left by escaping workers, wherever they went (init, a subreaper)."""
+    found = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"]
+        if cmdline and cmdline[0] == workers.DAEMON_NAME:
+            found.add(proc.pid)
+    return found
+
+
 def describe(pids: set[int]) -> list[str]:
     out = []
     for pid in sorted(pids):
@@ -320,6 +419,58 @@ def eventually(condition: Callable[[], bool], timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+@contextlib.contextmanager
+def stderr_through_a_pipe() -> Iterator[threading.Event]:
+    """Make this process's standard error a pipe, copied to the real one by a thread
+    that stops reading while the event yielded is set: a supervisor whose stderr is a
+    full pipe, as under a stalled log collector."""
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    stalled = threading.Event()
+    resumed = threading.Event()
+    done = threading.Event()
+
+    def copy() -> None:
+        while not done.is_set():
+            if stalled.is_set():
+                resumed.wait(0.1)
+                continue
+            try:
+                data = os.read(read_end, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with contextlib.suppress(OSError):
+                os.write(saved, data)
+
+    os.dup2(write_end, 2)
+    copier = threading.Thread(target=copy, name="soak-stderr-copier", daemon=True)
+    copier.start()
+    try:
+        yield stalled
+    finally:
+        stalled.clear()
+        os.dup2(saved, 2)
+        os.close(write_end)  # the copier reads what is left, then sees the end
+        done.set()
+        copier.join(10)
+        os.close(read_end)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def flaky_program(directory: str) -> Iterator[str]:
+    """A link to the interpreter, for f_cmd; the injector removes and restores it."""
+    link = os.path.join(directory, "flaky-python")
+    os.symlink(os.path.realpath(sys.executable), link)
+    try:
+        yield link
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(link)
 
 
 @contextlib.contextmanager
@@ -365,6 +516,7 @@ def summary(soak: Soak, checker: Checker, duration: float, wall: float,
             ("exits decided", sum(checker.exits.values())),
             ("restarts", checker.counts["restarts"]),
             ("restarts retried after a failed start", checker.counts["retries"]),
+            ("unstoppable tasks abandoned", checker.counts["unstoppable children abandoned"]),
             ("children started", checker.counts["starts"]),
             ("escalations: leaf supervisors", checker.escalations["leaf"]),
             ("escalations: middle supervisors", checker.escalations["middle"]),
@@ -372,6 +524,11 @@ def summary(soak: Soak, checker: Checker, duration: float, wall: float,
             *((f"operator: {k}", v) for k, v in sorted(soak.operator.items())),
         ]),
         *table("exit reasons", sorted(checker.exits.items())),
+        f"While the supervisor's standard error was a full pipe, which_children() "
+        f"answered in {max(soak.flood_answers) * 1000:.0f} ms at worst "
+        f"({len(soak.flood_answers)} floods)." if soak.flood_answers else
+        "No flood was injected.",
+        "",
         *table("invariants", [
             ("decision and intensity violations", checker.violations),
             ("leaks found (processes, fds, threads)", leaks),
@@ -390,8 +547,13 @@ def summary(soak: Soak, checker: Checker, duration: float, wall: float,
 
 
 @pytest.mark.slow
-def test_chaos_soak() -> None:
-    spec = soak_tree()
+def test_chaos_soak(tmp_path: Any) -> None:
+    with stderr_through_a_pipe() as stalled, flaky_program(str(tmp_path)) as program:
+        _soak(stalled, program)
+
+
+def _soak(stalled: threading.Event, program: str) -> None:
+    spec = soak_tree(program)
     rng = random.Random(SEED)
     before_fds = _fds()
     before_threads = set(threading.enumerate())
@@ -401,6 +563,9 @@ def test_chaos_soak() -> None:
         began = time.monotonic()
         sup = otp.start(spec, on_report=checker)
         soak = Soak(sup, checker, spec, rng)
+        soak.stalled = stalled
+        soak.flaky_program = program
+        soak.interpreter = os.path.realpath(sys.executable)
         end = began + DURATION
         next_check = began + min(CHECK_EVERY, DURATION / 2)
         try:
@@ -423,6 +588,11 @@ def test_chaos_soak() -> None:
         end_leaks.append(f"the tree ended with {final!r} (the root gave up?)")
     if not eventually(lambda: processes() - before_pids == set(), 5.0):
         end_leaks.append(f"processes left: {describe(processes() - before_pids)}")
+    if not eventually(lambda: not escaped_daemons(), 5.0):
+        end_leaks.append(f"escaped daemons left: {describe(escaped_daemons())}")
+        for pid in escaped_daemons():
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).kill()
     if not eventually(lambda: _fds() == before_fds, 5.0):
         end_leaks.append(f"fds left: {sorted(_fds() - before_fds)}")
     if not eventually(lambda: set(threading.enumerate()) <= before_threads, 5.0):

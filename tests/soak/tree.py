@@ -7,12 +7,16 @@
     |-- mid_a (one_for_all, 4 in 5 s)
     |   |-- a_proc, a_cmd, a_thread, a_task
     |   `-- leaf_a (rest_for_one, 3 in 5 s): la_proc, la_cmd, la_thread, la_task
-    `-- mid_b (rest_for_one, 4 in 5 s, transient)
-        |-- b_proc, b_task
-        `-- leaf_b (one_for_all, 3 in 5 s): lb_proc, lb_cmd, lb_thread
+    |-- mid_b (rest_for_one, 4 in 5 s, transient)
+    |   |-- b_proc, b_task
+    |   `-- leaf_b (one_for_all, 3 in 5 s): lb_proc, lb_cmd, lb_thread
+    `-- flaky (one_for_one, 100,000 in 1 s): f_cmd, whose program the injector
+        removes now and then, so that every restart fails at once until it is back
 """
 
 from __future__ import annotations
+
+import sys
 
 import otp_py as otp
 from tests.soak import workers
@@ -37,7 +41,9 @@ def worker(backend: str, child_id: str, restart: str) -> otp.ChildSpec:
                               shutdown=1.0)
 
 
-def soak_tree() -> otp.SupervisorSpec:
+def soak_tree(flaky_program: str = sys.executable) -> otp.SupervisorSpec:
+    """The tree; ``flaky_program`` is a link to the Python interpreter that the
+    injector removes and puts back (f_cmd runs the command worker with it)."""
     leaf_a = otp.SupervisorSpec(
         id="leaf_a", strategy="rest_for_one", intensity=otp.SlidingWindow(3, 5),
         children=[worker("process", "la_proc", "permanent"),
@@ -62,6 +68,10 @@ def soak_tree() -> otp.SupervisorSpec:
         children=[worker("process", "b_proc", "permanent"),
                   worker("asyncio", "b_task", "transient"),
                   leaf_b])
+    flaky = otp.SupervisorSpec(
+        id="flaky", strategy="one_for_one", intensity=otp.SlidingWindow(100_000, 1),
+        children=[otp.ChildSpec.command("f_cmd", [flaky_program, *workers.COMMAND[1:]],
+                                        shutdown=1.0)])
     return otp.SupervisorSpec(
         id="root", strategy="one_for_one", intensity=otp.SlidingWindow(60, 10),
         watchdog=otp.LoopWatchdog(interval=0.1, timeout=0.4, threshold=0.3),
@@ -69,4 +79,4 @@ def soak_tree() -> otp.SupervisorSpec:
                   worker("command", "r_cmd", "transient"),
                   worker("thread", "r_thread", "permanent"),
                   worker("asyncio", "r_task", "temporary"),
-                  mid_a, mid_b])
+                  mid_a, mid_b, flaky])

@@ -1,9 +1,11 @@
 """The soak's workers: they run well until the chaos injector tells them to fail.
 
 Process workers take orders by signal (SIGUSR1: crash, SIGUSR2: hold the GIL, i.e.
-hang; SIGKILL and SIGSTOP come straight from the injector). Thread and task workers
-share the test's process, so they take orders from :data:`ORDERS`, keyed by their
-path in the tree. Module-level, so the fork server can unpickle them.
+hang; SIGHUP: flood standard error; SIGWINCH: leave a daemon behind that escaped the
+process group, then crash; SIGKILL and SIGSTOP come straight from the injector).
+Command workers (``soak_command.py``) take SIGUSR1, SIGHUP and SIGWINCH alike. Thread
+and task workers share the test's process, so they take orders from :data:`ORDERS`,
+keyed by their path in the tree. Module-level, so the fork server can unpickle them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,17 @@ POLL = 0.1
 
 LOOP_BLOCK = 0.8
 """How long a hung task blocks the event loop (the watchdog's timeout is shorter)."""
+
+FLOOD_BYTES = 8 * 2**20
+"""How much a worker told to flood writes to its standard error, at once."""
+
+DAEMON_NAME = "otp-soak-daemon"
+"""The ``argv[0]`` of the daemons that escaping workers leave behind, so that the
+soak can find any that survived, wherever they were reparented."""
+
+STUBBORN = 3.0
+"""How long a stubborn task swallows every cancellation, from the first one (longer
+than its shutdown timeout, so its supervisor must give up on it and carry on)."""
 
 ORDERS: dict[tuple[str, ...], str] = {}
 EXECUTED: collections.Counter[str] = collections.Counter()
@@ -67,9 +80,38 @@ def _hold_the_gil(signum: int, frame: object) -> None:
         libc.sleep(3600)
 
 
+def flood_stderr(*_: object) -> None:
+    """Write :data:`FLOOD_BYTES` to standard error as fast as it is taken."""
+    chunk = b"flood " * 10922 + b"\n"
+    written = 0
+    while written < FLOOD_BYTES:
+        written += os.write(2, chunk)
+
+
+def leave_a_daemon() -> None:
+    """Double fork and ``setsid``: a ``sleep`` that is no longer in this process's
+    group nor its child, as a daemonising program leaves behind."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                os.execvp("sleep", [DAEMON_NAME, "3600"])
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _escape_and_crash(signum: int, frame: object) -> None:
+    leave_a_daemon()
+    raise ChaosCrash("chaos: crash, leaving a daemon behind")
+
+
 def process_worker() -> None:
     signal.signal(signal.SIGUSR1, _crash)
     signal.signal(signal.SIGUSR2, _hold_the_gil)
+    signal.signal(signal.SIGHUP, flood_stderr)
+    signal.signal(signal.SIGWINCH, _escape_and_crash)
     otp.notify_ready()
     while True:
         time.sleep(3600)
@@ -96,10 +138,31 @@ async def task_worker() -> None:
     assert context is not None
     _forget(context.path)
     otp.notify_ready()
+    stubborn = False
     while True:
-        await asyncio.sleep(POLL)
+        try:
+            await asyncio.sleep(POLL)
+        except asyncio.CancelledError:
+            if not stubborn:
+                raise
+            await _swallow_cancellations(STUBBORN)
+            return
         order = _take(context.path)
         if order == "crash":
             raise ChaosCrash("chaos: crash")
         if order == "hang":
             time.sleep(LOOP_BLOCK)  # a blocking call: the whole loop stalls
+        if order == "stubborn":
+            stubborn = True
+
+
+async def _swallow_cancellations(seconds: float) -> None:
+    """Ignore every cancellation for ``seconds`` (then end: the soak must not leave
+    tasks behind for ever)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while loop.time() < until:
+        try:
+            await asyncio.sleep(until - loop.time())
+        except asyncio.CancelledError:
+            EXECUTED["swallowed a cancellation"] += 1
