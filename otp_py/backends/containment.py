@@ -19,6 +19,7 @@ nothing. Backends may import this module, never the runtime.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 from collections.abc import Callable
@@ -36,7 +37,10 @@ __all__ = [
     "own_cgroup",
     "pidfds",
     "release_cgroup",
+    "set_child_subreaper",
 ]
+
+_PR_SET_CHILD_SUBREAPER = 36
 
 def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> str | None:
     """Where the cgroup v2 hierarchy is mounted, or None.
@@ -262,3 +266,32 @@ def release_cgroup(guardian: Any, cgroup: Cgroup | None) -> None:
     else:
         cgroup.kill()
         cgroup.remove()
+
+
+def children_of_self() -> list[int]:
+    """The calling process's children (of all its threads), from ``/proc``."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                found += [int(k) for k in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def set_child_subreaper() -> bool:
+    """Make the calling process a child subreaper (``PR_SET_CHILD_SUBREAPER``): the
+    orphans among its descendants are reparented to it rather than to init. Only for
+    a process whose every child is ours to reap (the fork server), never for the
+    supervising process, which hosts the program's own subprocesses too (see
+    :mod:`otp_py.runtime.containment`). True if set."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (AttributeError, OSError):
+        return False

@@ -21,10 +21,14 @@ The policy (the mechanics are in :mod:`otp_py.backends.containment`):
   their group or session) and are killed once the child has ended. What can escape
   there: a descendant whose parent had already died before the stop (a daemonising
   double fork: the daemon has been reparented, so nothing links it to the child any
-  more), and, on a SIGKILL of the supervising process, every descendant that left
-  the child's process group (the guardian kills groups only).
+  more); a descendant that left the group of a child that crashed; and, on a
+  SIGKILL of the supervising process, every descendant of a command child (or a
+  fork/spawn process child) that left its group (the guardian kills groups only).
+  The fork server is a child subreaper: it adopts the orphans of the process
+  children it forked and kills them when the supervisor is gone.
 
-Why not make the supervising process a child subreaper (``PR_SET_CHILD_SUBREAPER``)
+Why not make the supervising process (rather than only its fork server) a child
+subreaper (``PR_SET_CHILD_SUBREAPER``)
 so that orphaned descendants come back to it? Because a subreaper adopts the orphans
 of *every* descendant of the process, including those of the host program's own
 subprocesses (a thread child running ``subprocess.run``, a test runner's scripts),

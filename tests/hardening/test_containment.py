@@ -14,6 +14,7 @@ orderly stop of each backend in the fault matrix (tests/faults/test_matrix.py).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -35,7 +36,16 @@ from otp_py.backends.containment import cgroup2_mount, own_cgroup  # noqa: E402
 from otp_py.runtime.containment import Containment  # noqa: E402
 from otp_py.runtime.guardian import Guardian  # noqa: E402
 from tests.faults import targets  # noqa: E402
-from tests.faults.helpers import Baseline, read_pids, wait_until  # noqa: E402
+from tests.faults.escape_tree import NAMES  # noqa: E402
+from tests.faults.helpers import (  # noqa: E402
+    Baseline,
+    read_line,
+    read_pids,
+    script,
+    wait_until,
+)
+from tests.faults.test_supervisor_death import SURVIVAL  # noqa: E402
+from tests.reports import DEFAULT_TIMEOUT  # noqa: E402
 
 
 def _cgroup_dir(pid: int) -> str:
@@ -187,3 +197,27 @@ def test_without_a_cgroup_a_daemon_orphaned_before_the_stop_escapes(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(daemon, signal.SIGKILL)
     leaks.assert_clean()
+
+
+ESCAPE_TREE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "faults", "escape_tree.py")
+
+
+def test_without_a_cgroup_a_sigkilled_supervisor_leaves_no_descendant_of_a_process_child(
+    tmp_path: object,
+) -> None:
+    """No writable cgroup, and the supervisor is SIGKILLed: the fork server, a child
+    subreaper, has adopted the daemon and (once it kills the child) the ``setsid``
+    grandchild of each process child, and kills them before it exits. What a command
+    child started outside its group escapes there, as the design page says."""
+    with script(tmp_path, ESCAPE_TREE, str(tmp_path),
+                env={"OTP_PY_CGROUPS": "0"}) as (proc, _token):
+        ready = json.loads(read_line(proc, DEFAULT_TIMEOUT, tmp_path))
+        # cmd-setsid, cmd-daemonising, proc-setsid, proc-daemonising: (child, descendant)
+        pids = dict(zip(NAMES, zip(ready["pids"][::2], ready["pids"][1::2], strict=True),
+                        strict=True))
+        assert own_cgroup(pids["proc-daemonising"][1]) == own_cgroup(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        wait_gone([*pids["proc-setsid"], *pids["proc-daemonising"]], timeout=SURVIVAL)
+        assert not gone(pids["cmd-daemonising"][1])
