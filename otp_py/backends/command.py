@@ -7,7 +7,11 @@ SIGKILL; leftovers of the group are killed once it has ended.
 
 Where the runtime provides a cgroup (see :mod:`otp_py.runtime.containment`), the
 program enters it between fork and exec, so all it ever starts stays in it, even
-what leaves the process group; the leftovers are killed with ``cgroup.kill``.
+what leaves the process group; the leftovers are killed with ``cgroup.kill``. (The
+entry is a ``preexec_fn``, which costs a start its ``vfork``: a few milliseconds
+more per start in a large process. Moving the program in once started would be
+cheaper but leaves a window: measured on a loaded machine, a shell's daemon was out
+of reach before the move.)
 Elsewhere, the descendants found under it just before a stop or a kill (whatever
 their group) are killed once it has ended.
 """
@@ -57,7 +61,9 @@ class CommandRunner:
                 preexec_fn=enter,  # noqa: PLW1509
             )
         except BaseException:
-            containment.release_cgroup(env.guardian, self._cgroup)
+            # the program could not be started: the child that entered the cgroup
+            # has exited and been reaped by Popen, so the cgroup is empty, reusable
+            containment.release_cgroup(env.guardian, self._cgroup, unused=True)
             raise
         finally:
             containment.close_opener(enter)

@@ -92,9 +92,9 @@ def own_cgroup(pid: int | str = "self") -> str | None:
 class Cgroup:
     """One cgroup v2 directory holding one child and all its descendants.
 
-    ``path`` is absolute (under the cgroup2 mount). The child enters it itself,
-    before it runs anything (:func:`enter_cgroup`), so no descendant can be created
-    outside it."""
+    ``path`` is absolute (under the cgroup2 mount). A process child enters it
+    itself, before it runs anything (:func:`enter_cgroup`); a command enters it
+    between fork and exec (:meth:`opener`)."""
 
     __slots__ = ("path",)
 
@@ -184,7 +184,7 @@ def close_opener(opener: Any) -> None:
 
 def enter_cgroup(procs: str | None) -> None:
     """Move the calling process into the cgroup whose ``cgroup.procs`` is ``procs``
-    (a process child does so first thing, before it can start anything). A failure
+    (a process child does so first thing, before it can start anything: no window). A failure
     leaves it where it is: contained by its process group only."""
     if not procs:
         return
@@ -256,13 +256,14 @@ def new_cgroup(guardian: Any) -> Cgroup | None:
     return make() if make is not None else None
 
 
-def release_cgroup(guardian: Any, cgroup: Cgroup | None) -> None:
-    """The child of ``cgroup`` has ended: kill what is left in it, remove it."""
+def release_cgroup(guardian: Any, cgroup: Cgroup | None, unused: bool = False) -> None:
+    """The child of ``cgroup`` has ended: kill what is left in it, remove it.
+    ``unused``: no process ever entered it (the start failed before)."""
     if cgroup is None:
         return
     release = getattr(guardian, "release_cgroup", None)
     if release is not None:
-        release(cgroup)
+        release(cgroup, unused)
     else:
         cgroup.kill()
         cgroup.remove()

@@ -81,6 +81,7 @@ class Containment:
         self._decided = False
         self._parent: str | None = None
         self._serial = itertools.count(1)
+        self._spare: list[Cgroup] = []  # made for a start that failed, never entered
 
     @property
     def mode(self) -> str:
@@ -125,6 +126,8 @@ class Containment:
         parent = self._parent_dir()
         if parent is None:
             return None
+        with contextlib.suppress(IndexError):
+            return self._spare.pop()  # (a command failing at every start makes none)
         path = os.path.join(parent, f"c{next(self._serial)}")
         try:
             os.mkdir(path)
@@ -133,10 +136,14 @@ class Containment:
         self._registry.watch_cgroup(path)
         return Cgroup(path)
 
-    def release(self, cgroup: Cgroup) -> None:
+    def release(self, cgroup: Cgroup, unused: bool = False) -> None:
         """The child of ``cgroup`` has ended (or never started): SIGKILL whatever is
         left in it, then remove it, now if it is already empty, else (by the
-        guardian) as soon as the last process is gone."""
+        guardian) as soon as the last process is gone. ``unused``: no process ever
+        entered it (a command that could not be started): kept for the next child."""
+        if unused and len(self._spare) < 4:
+            self._spare.append(cgroup)
+            return
         cgroup.kill()
         if not cgroup.populated() and cgroup.remove():
             self._registry.forget_cgroup(cgroup.path)

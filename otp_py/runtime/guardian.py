@@ -197,9 +197,10 @@ class Guardian:
         :mod:`otp_py.runtime.containment`); None otherwise."""
         return self.containment.new_cgroup()
 
-    def release_cgroup(self, cgroup: Cgroup) -> None:
-        """The child of ``cgroup`` has ended: kill its leftovers, remove the cgroup."""
-        self.containment.release(cgroup)
+    def release_cgroup(self, cgroup: Cgroup, unused: bool = False) -> None:
+        """The child of ``cgroup`` has ended: kill its leftovers, remove the cgroup
+        (``unused``: nothing ever entered it; it may serve the next child)."""
+        self.containment.release(cgroup, unused)
 
     def watch_cgroup(self, path: str) -> None:
         """``cgroup.kill`` the cgroup at ``path`` (and remove it) if this process dies."""
