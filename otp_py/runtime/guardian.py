@@ -263,7 +263,8 @@ class Guardian:
         self._ending = {c for c in self._ending if os.path.isdir(c)}
         self._write(b"".join(lines) or b"\n")
         if self._watcher is None:
-            self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
+            if self._wake_r < 0:
+                self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
             self._watcher = threading.Thread(target=self._watch_guardian,
                                              name="otp:guardian", daemon=True)
             self._watcher.start()
@@ -300,7 +301,13 @@ class Guardian:
                 if self._closing or self._process is not process:
                     continue
                 process.wait()
-                self._launch()
+                try:
+                    self._launch()
+                except OSError:
+                    # (out of processes or descriptors: the next watch tries again)
+                    self._process = None
+                    self._watcher = None  # (the next launch starts another)
+                    return
 
     @property
     def pid(self) -> int | None:
