@@ -101,8 +101,7 @@ def bootstrap(
     _report(send, reason)
     with send_lock:  # (a thread of the child may still be sending)
         conn.close()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush_std_streams()
     # A subtree run here copied its children's stderr through a writer thread; the
     # process ends with os._exit (no atexit hooks): give the copies their moment.
     copies = sys.modules.get("otp_py.backends.stderr")
@@ -113,6 +112,16 @@ def bootstrap(
     if isinstance(reason, Normal | Shutdown):
         return
     raise SystemExit(1)
+
+
+def _flush_std_streams() -> None:
+    # A child of a program started with a standard stream closed (``run >&-``) has
+    # None for it; a reader that has left makes a flush fail. Neither may turn an
+    # end already reported into a traceback and exit status 1.
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.flush()
 
 
 def _report(send: Any, reason: ExitReason) -> None:

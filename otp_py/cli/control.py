@@ -4,10 +4,34 @@ Where it lives
 --------------
 ``otp-py run`` (and ``demo``) listens on a Unix stream socket: ``--socket PATH``,
 else ``$OTP_PY_SOCKET``, else ``<dir>/<root id>.sock`` where ``<dir>`` is
-``$XDG_RUNTIME_DIR/otp-py`` or, without one, ``/tmp/otp-py-<uid>``. The directory is
-created with mode 0700 and must belong to the user; the socket itself is created
-with mode 0600, and every connection's peer must be the same user (or root),
-checked with ``SO_PEERCRED``.
+``$XDG_RUNTIME_DIR/otp-py`` or, without one, ``otp-py-<uid>`` in ``$TMPDIR`` (else
+``/tmp``).
+
+Whom it trusts
+--------------
+A shared directory such as ``/tmp`` lets any local user create ``/tmp/otp-py-<uid>``
+before we do, and then serve forged answers on the sockets in it. So both sides
+check, and refuse with one line that says why:
+
+* the directory must be a real directory (not a symlink) owned by the user, with no
+  permission for group or others: the server creates it with mode 0700 and refuses
+  one it finds otherwise; a client refuses to look into it;
+* the socket is created with mode 0600; a client refuses a socket owned by another
+  user than itself or root, or open to group or others;
+* each side reads the other's uid with ``SO_PEERCRED``: the server answers a peer of
+  another user with "permission denied" (after reading its request, so that the
+  refusal arrives instead of a connection reset), and the client sends nothing to a
+  server run by another user.
+
+Root is trusted by both sides, as everywhere on a Unix system.
+
+Bursts
+------
+The backlog is :data:`BACKLOG` and a client's connect blocks (bounded by its
+timeout) rather than failing with ``EAGAIN`` when the backlog is full, so a burst of
+clients waits its turn. At most :data:`MAX_CONNECTIONS` connections are served at
+once; one more gets a "busy" reply at once, so a flood of idle connections cannot
+take every file descriptor of the tree.
 
 Protocol
 --------
@@ -46,9 +70,12 @@ from otp_py.cli.render import json_ready
 from otp_py.cli.snapshot import Node, Recorder, snapshot
 
 __all__ = [
+    "BACKLOG",
     "ENV_SOCKET",
+    "MAX_CONNECTIONS",
     "ControlError",
     "ControlServer",
+    "check_private_dir",
     "default_socket",
     "find_socket",
     "request",
@@ -61,17 +88,28 @@ ENV_SOCKET: Final = "OTP_PY_SOCKET"
 REQUEST_LIMIT: Final = 64 * 1024
 READ_TIMEOUT: Final = 5.0
 
+BACKLOG: Final = 512
+"""Connections the kernel queues before the tree accepts them (more than a burst of a
+few hundred clients; the kernel caps it at ``net.core.somaxconn``)."""
+
+MAX_CONNECTIONS: Final = 256
+"""Connections served at once; one more is refused with a "busy" reply. Each costs
+the tree a file descriptor for up to :data:`READ_TIMEOUT` seconds when idle."""
+
 
 class ControlError(Exception):
     """A request the tree refuses; its message is the reply's ``error``."""
 
 
 def socket_dir() -> Path:
-    """``$XDG_RUNTIME_DIR/otp-py``, or ``/tmp/otp-py-<uid>``."""
+    """``$XDG_RUNTIME_DIR/otp-py``, or ``otp-py-<uid>`` in ``$TMPDIR`` or ``/tmp``."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
+    if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
         return Path(runtime) / "otp-py"
-    return Path("/tmp") / f"otp-py-{os.getuid()}"
+    base = os.environ.get("TMPDIR")
+    if not (base and os.path.isabs(base) and os.path.isdir(base)):
+        base = "/tmp"
+    return Path(base) / f"otp-py-{os.getuid()}"
 
 
 def default_socket(tree_id: str) -> Path:
@@ -82,20 +120,64 @@ def default_socket(tree_id: str) -> Path:
     return socket_dir() / f"{tree_id}.sock"
 
 
+def _trusted(uid: int) -> bool:
+    """Whether a file or a peer of ``uid`` may be trusted: ours, or root's."""
+    return uid in (os.getuid(), 0)
+
+
+def _mode(info: os.stat_result) -> str:
+    return f"{stat.S_IMODE(info.st_mode):04o}"
+
+
+def check_private_dir(path: Path) -> None:
+    """Raise :class:`CliError` unless ``path`` is a directory (not a symlink) owned by
+    the user that group and others cannot use.
+
+    A directory in a shared place that someone else made, or that someone else could
+    write to, may hold sockets that answer for a tree that is not ours."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise CliError(f"cannot use the control socket's directory {path}: "
+                       f"{exc.strerror}") from None
+    hint = "remove it, set XDG_RUNTIME_DIR, or pass --socket PATH"
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise CliError(f"refusing {path}: it is not a directory (a symlink or a file that "
+                       f"someone may have put there); {hint}")
+    if info.st_uid != os.getuid():
+        raise CliError(f"refusing {path}: it belongs to uid {info.st_uid}, not to you (uid "
+                       f"{os.getuid()}); another user may have made it to intercept the "
+                       f"control socket; {hint}")
+    if info.st_mode & 0o077:
+        raise CliError(f"refusing {path}: its mode is {_mode(info)}, open to group or "
+                       f"others; a control socket's directory must be 0700 "
+                       f"(chmod 700 {path})")
+
+
 def _private_dir(path: Path) -> None:
     """Create ``path`` (mode 0700) or check that it is a directory of ours that no one
     else can enter."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = os.lstat(path)
+        path.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
         raise CliError(f"cannot create the control socket's directory {path}: "
                        f"{exc.strerror}") from None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise CliError(f"{path} is not a directory owned by you; refusing to put the "
-                       "control socket there (pass --socket PATH)")
+    check_private_dir(path)
+
+
+def _check_socket_file(path: Path) -> None:
+    """Raise :class:`CliError` unless the socket at ``path`` belongs to the user (or
+    root) and is closed to group and others, as a tree creates it."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise CliError(f"cannot check the control socket {path}: {exc.strerror}") from None
+    if not _trusted(info.st_uid):
+        raise CliError(f"refusing {path}: the socket belongs to uid {info.st_uid}, not to "
+                       f"you (uid {os.getuid()}); another user may be answering for a tree")
     if info.st_mode & 0o077:
-        os.chmod(path, 0o700)
+        raise CliError(f"refusing {path}: the socket's mode is {_mode(info)}, open to "
+                       "group or others (a tree creates it 0600)")
 
 
 def _peer_uid(sock: socket.socket) -> int:
@@ -122,6 +204,7 @@ class ControlServer:
         self._recorder: Recorder | None = None
         self._request_stop: Callable[[], None] = lambda: None
         self._started = time.time()
+        self._open = 0
 
     def bind(self) -> None:
         """Create and listen on the socket (0600). Raises :class:`CliError` if another
@@ -143,7 +226,7 @@ class ControlServer:
         finally:
             os.umask(old_umask)
         os.chmod(path, 0o600)
-        sock.listen(16)
+        sock.listen(BACKLOG)
         sock.setblocking(False)
         self._sock = sock
         self._inode = os.stat(path).st_ino
@@ -156,10 +239,15 @@ class ControlServer:
             return
         if not stat.S_ISSOCK(info.st_mode):
             raise CliError(f"{path} exists and is not a socket; refusing to replace it")
+        if not _trusted(info.st_uid):
+            raise CliError(f"{path} exists and belongs to uid {info.st_uid}, not to you "
+                           f"(uid {os.getuid()}); refusing to replace it (pass --socket PATH)")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         probe.settimeout(1.0)
+        peer: int | None = None
         try:
             probe.connect(os.fspath(path))
+            peer = _peer_uid(probe)
         except (ConnectionRefusedError, FileNotFoundError):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)  # left behind by a tree that died
@@ -168,6 +256,9 @@ class ControlServer:
             pass
         finally:
             probe.close()
+        if peer is not None and not _trusted(peer):
+            raise CliError(f"a process of uid {peer}, not yours, is listening on {path}; "
+                           "refusing to replace it (pass --socket PATH)")
         raise CliError(f"a tree is already listening on {path}; stop it, or give this one "
                        "another socket with --socket PATH")
 
@@ -184,7 +275,7 @@ class ControlServer:
         self._request_stop = request_stop
         self._started = time.time()
         self._server = await asyncio.start_unix_server(
-            self._handle, sock=self._sock, limit=REQUEST_LIMIT)
+            self._handle, sock=self._sock, limit=REQUEST_LIMIT, backlog=BACKLOG)
 
     async def close(self) -> None:
         """Stop listening and remove the socket file (if it is still ours)."""
@@ -207,10 +298,25 @@ class ControlServer:
     # -- one connection, one request
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open += 1
         try:
-            reply = await self._answer(reader, writer)
-        except Exception as exc:  # never let a request reach the tree as an exception
-            reply = {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+            if self._open > MAX_CONNECTIONS:
+                # Answer at once, without waiting for the request: a refusal that
+                # waited would hold the descriptor the limit is there to save.
+                reply: dict[str, Any] = {
+                    "ok": False, "error": f"busy: {MAX_CONNECTIONS} control connections "
+                                          "are open already; try again later"}
+            else:
+                try:
+                    reply = await self._answer(reader, writer)
+                except Exception as exc:  # never let a request reach the tree as one
+                    reply = {"ok": False,
+                             "error": f"internal error: {type(exc).__name__}: {exc}"}
+            await self._reply(writer, reply)
+        finally:
+            self._open -= 1
+
+    async def _reply(self, writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
         try:
             writer.write(json.dumps(json_ready(reply)).encode() + b"\n")
             await writer.drain()
@@ -224,14 +330,23 @@ class ControlServer:
     async def _answer(self, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> dict[str, Any]:
         sock = writer.get_extra_info("socket")
-        if sock is not None and _peer_uid(sock) not in (os.getuid(), 0):
-            return {"ok": False, "error": "permission denied: not the tree's user"}
+        peer = _peer_uid(sock) if sock is not None else os.getuid()
+        line: bytes | None = None
+        problem = ""
         try:
+            # Read the request even from a peer we refuse: closing with unread data
+            # makes the kernel reset the connection, and the peer would see
+            # "connection reset" instead of the reason.
             line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT)
         except TimeoutError:
-            return {"ok": False, "error": f"no request within {READ_TIMEOUT:g} s"}
+            problem = f"no request within {READ_TIMEOUT:g} s"
         except (ValueError, asyncio.LimitOverrunError):
-            return {"ok": False, "error": f"request longer than {REQUEST_LIMIT} bytes"}
+            problem = f"request longer than {REQUEST_LIMIT} bytes"
+        if not _trusted(peer):
+            return {"ok": False, "error": f"permission denied: uid {peer} is not the tree's "
+                                          f"user (uid {os.getuid()})"}
+        if line is None:
+            return {"ok": False, "error": problem}
         try:
             request = json.loads(line)
         except ValueError:
@@ -318,7 +433,7 @@ class ControlServer:
         sup, spec, _ = self._tree
         parent, child_id, info = await self._locate(request)
         full = "/".join(p for p in (spec.id, parent, child_id) if p)
-        if info.state == "stopped":
+        if info.state in ("stopped", "ignored"):
             return {"ok": True, "message": f"{full} is already stopped"}
         await sup.terminate_child(f"{parent}/{child_id}" if parent else child_id)
         return {"ok": True, "message": f"terminated {full}"}
@@ -340,7 +455,8 @@ class ControlServer:
                 raise ControlError(f"{full} is temporary: terminating it forgets it, so it "
                                    "cannot be restarted")
             await sup.terminate_child(relative)
-        await sup.restart_child(relative)
+        if await sup.restart_child(relative) is None:  # its start said otp.Ignore
+            return {"ok": True, "message": f"{full} ignored its start; not running"}
         return {"ok": True, "message": f"restarted {full}"}
 
 
@@ -350,30 +466,38 @@ class ControlServer:
 def request(path: Path, payload: dict[str, Any], *, timeout: float = 30.0) -> dict[str, Any]:
     """Send one request to the tree listening on ``path``; return its reply.
 
-    Raises :class:`CliError` when no tree answers, and with the tree's own message
-    when it refuses the request."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    ``timeout`` bounds the whole exchange: the wait for the tree to accept the
+    connection (its backlog may be full during a burst of clients) and for its reply.
+    Nothing is sent before the socket and the process serving it are found to be the
+    user's own (or root's).
+
+    Raises :class:`CliError` when no tree answers, when the socket or its server
+    belongs to someone else, and with the tree's own message when it refuses the
+    request."""
+    deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
-    with sock:
+    with _connect(path, timeout) as sock:
+        _check_socket_file(path)
+        peer = _peer_uid(sock)
+        if not _trusted(peer):
+            raise CliError(f"permission denied: {path} is served by a process of uid "
+                           f"{peer}, not by you (uid {os.getuid()}); refusing to talk to it")
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
         try:
-            sock.connect(os.fspath(path))
-        except FileNotFoundError:
-            raise CliError(f"no tree is listening on {path} (no such socket)") from None
-        except ConnectionRefusedError:
-            raise CliError(f"no tree is listening on {path} (a stale socket; the tree "
-                           "that made it has ended)") from None
-        except PermissionError:
-            raise CliError(f"permission denied: {path}") from None
-        except OSError as exc:
-            raise CliError(f"cannot connect to {path}: {exc.strerror or exc}") from None
-        try:
-            sock.sendall(json.dumps(payload).encode() + b"\n")
+            # A tree that refuses at once (busy) may have answered and closed already.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(json.dumps(payload).encode() + b"\n")
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
         except TimeoutError:
             raise CliError(f"no reply from {path} within {timeout:g} s (a request already "
                            "sent may still complete)") from None
+        except ConnectionResetError:
+            # A tree that refuses at once (busy) closes without reading what we sent;
+            # the kernel then resets the connection after its reply.
+            if not b"".join(chunks).endswith(b"\n"):
+                raise CliError(f"lost the connection to {path}: the tree reset it "
+                               "before replying") from None
         except OSError as exc:
             raise CliError(f"lost the connection to {path}: {exc.strerror or exc}") from None
     try:
@@ -385,6 +509,42 @@ def request(path: Path, payload: dict[str, Any], *, timeout: float = 30.0) -> di
     if not reply.get("ok"):
         raise CliError(str(reply.get("error", "the request was refused")), code=EXIT_FAILED)
     return reply
+
+
+def _connect(path: Path, timeout: float) -> socket.socket:
+    """A connection to ``path``, waiting at most ``timeout`` seconds for the tree to
+    have room for it.
+
+    The connect blocks: on a non-blocking Unix socket (as ``settimeout`` makes it) a
+    full backlog fails at once with ``EAGAIN``, so a burst of clients would fail
+    instead of waiting their turn. ``SO_SNDTIMEO`` bounds how long a blocking connect
+    waits."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    seconds = max(timeout, 0.001)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                    struct.pack("@ll", int(seconds), int(seconds % 1 * 1_000_000)))
+    try:
+        sock.connect(os.fspath(path))
+    except OSError as exc:
+        sock.close()
+        raise CliError(_connect_failure(path, exc, timeout)) from None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connect_failure(path: Path, exc: OSError, timeout: float) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"no tree is listening on {path} (no such socket)"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"no tree is listening on {path} (a stale socket; the tree that made it has ended)"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {path}"
+    if isinstance(exc, BlockingIOError | TimeoutError):
+        return (f"the tree on {path} did not accept the connection within {timeout:g} s "
+                "(too busy?)")
+    return f"cannot connect to {path}: {exc.strerror or exc}"
 
 
 def _answers(path: Path) -> bool:
@@ -404,10 +564,12 @@ def find_socket(explicit: str | None = None, tree: str | None = None) -> Path:
     if env:
         return Path(env)
     directory = socket_dir()
+    exists = os.path.lexists(directory)
+    if exists:
+        check_private_dir(directory)  # before trusting any name found in it
     if tree:
         return directory / f"{tree}.sock"
-    found = sorted(p for p in directory.glob("*.sock") if p.is_socket()) \
-        if directory.is_dir() else []
+    found = sorted(p for p in directory.glob("*.sock") if p.is_socket()) if exists else []
     if len(found) > 1:
         found = [p for p in found if _answers(p)]
     if not found:

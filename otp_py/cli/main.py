@@ -53,6 +53,15 @@ def _count(text: str) -> int:
     return value
 
 
+def _address(text: str) -> tuple[str, int]:
+    from otp_py.observe.metrics import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     from otp_py.cli.view import VIEW_MODES
 
@@ -68,11 +77,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="refresh the tree table at most every SECONDS (default 2)")
     parser.add_argument("--max-children", type=_count, default=20, metavar="N",
                         help="show at most N children per supervisor (default 20; 0: all)")
+    parser.add_argument("--metrics", type=_address, metavar="HOST:PORT",
+                        help="serve Prometheus metrics at http://HOST:PORT/metrics (port 0: "
+                             "any free port; needs pip install 'otp_py[metrics]')")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="json: each event as one JSON object a line on stdout, notes "
+                             "likewise on stderr, no tree table (overrides --view)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--socket", metavar="PATH",
                        help=f"listen for 'otp-py status' and 'otp-py ctl' on PATH (default: "
                             f"${control.ENV_SOCKET}, else $XDG_RUNTIME_DIR/otp-py/ID.sock or "
-                            "/tmp/otp-py-UID/ID.sock)")
+                            "$TMPDIR/otp-py-UID/ID.sock, /tmp when TMPDIR is unset)")
     where.add_argument("--no-control", action="store_true",
                        help="do not open a control socket")
 
@@ -173,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
          intro: Sequence[str] = ()) -> int:
     from otp_py.cli.runner import RunOptions, run_tree
-    from otp_py.cli.view import make_view
+    from otp_py.cli.view import View, make_view
 
     server = None
     if not args.no_control:
@@ -185,14 +200,20 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
     if server is not None:
         hint += f"  ·  in another terminal: {PROG} status, {PROG} ctl restart PATH"
     try:
-        view = make_view(args.view, max_children=args.max_children or None, hint=hint)
+        if args.log_format == "json":
+            from otp_py.cli.jsonview import JsonView
+
+            view: View = JsonView(sys.stdout, sys.stderr)
+        else:
+            view = make_view(args.view, max_children=args.max_children or None, hint=hint)
     except BaseException:
         if server is not None:
             server.close_now()
         raise
     for line in intro:
         view.note(line)
-    options = RunOptions(duration=args.duration, interval=args.interval, control=server)
+    options = RunOptions(duration=args.duration, interval=args.interval, control=server,
+                         metrics=args.metrics)
     return run_tree(spec, view, options)
 
 
@@ -275,8 +296,29 @@ def _report(lines: Sequence[str], *, located: bool = False) -> None:
         print(line if located else f"{PROG}: error: {line}", file=sys.stderr, flush=True)
 
 
+def _reserve_std_fds() -> None:
+    """Open ``/dev/null`` on each of file descriptors 0, 1 and 2 that is closed.
+
+    Started with a stream closed (``otp-py run ... >&-``), the next descriptor the
+    tree opens (the control socket, a pipe to a child) would take that number, and
+    every command child would inherit it as its own stdin, stdout or stderr: its
+    output would go into the tree's own pipe. (Python has already set ``sys.stdout``
+    to None for a closed stdout; the views then print nothing, as asked.)"""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)  # (inheritable, as dup2 makes it by default)
+                os.close(null)
+            else:
+                os.set_inheritable(fd, True)  # os.open's are not; children need it
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: run the command, return the exit status."""
+    _reserve_std_fds()
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

@@ -3,12 +3,18 @@
 One asyncio loop runs everything: the tree (``otp.supervise``), the view's refresh,
 and the control server. The command ends when
 
-* SIGINT (Ctrl-C) or SIGTERM arrives, ``--duration`` runs out, or ``otp-py ctl stop``
-  asks: the tree is stopped in order (children right to left) and the exit status
-  is 0; a second Ctrl-C while it stops ends the command at once (process children
-  die with it: they have a parent-death signal, commands are killed by the guardian);
+* SIGINT (Ctrl-C), SIGTERM or SIGHUP arrives, ``--duration`` runs out, or ``otp-py
+  ctl stop`` asks: the tree is stopped in order (children right to left) and the exit
+  status is 0; a second Ctrl-C while it stops ends the command at once (process
+  children die with it: they have a parent-death signal, commands are killed by the
+  guardian). SIGHUP will mean "reload the tree file" once reload exists (see
+  ``on_hangup``); until then it stops in order rather than kill the command with its
+  default action, which would skip the stop and leave the socket behind;
 * the tree ends by itself: exit status 0 if it shut down normally (``auto_shutdown``),
   1 with one line on stderr if it gave up (``IntensityExceededError``) or failed.
+
+SIGQUIT does not end it: it prints the state of the tree and the stacks of the
+process to stderr (:mod:`otp_py.cli.dump`), as a JVM does, and the tree runs on.
 """
 
 from __future__ import annotations
@@ -18,13 +24,15 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import attrs
 
 import otp_py as otp
 from otp_py.cli.control import ControlServer
-from otp_py.cli.errors import EXIT_FAILED, EXIT_OK, CliError
+from otp_py.cli.dump import state_dump, write_detached
+from otp_py.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
 from otp_py.cli.render import duration
 from otp_py.cli.snapshot import Recorder, count_specs, snapshot
 from otp_py.cli.view import View
@@ -33,6 +41,9 @@ __all__ = ["RunOptions", "run_tree"]
 
 MIN_REFRESH: Final = 0.1
 """Seconds between two snapshots at the least, however many events arrive."""
+
+STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+HANDLED_SIGNALS: Final = (*STOP_SIGNALS, signal.SIGHUP, signal.SIGQUIT)
 
 
 @attrs.frozen
@@ -45,6 +56,8 @@ class RunOptions:
     """Seconds between two refreshes of the tree table."""
     control: ControlServer | None = None
     """The control server, bound but not yet serving (None: no control socket)."""
+    metrics: tuple[str, int] | None = None
+    """Where to serve Prometheus metrics (None: nowhere)."""
 
 
 def run_tree(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int:
@@ -68,9 +81,9 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
 
     def request_stop(why: str) -> None:
         if not stop.is_set():
+            stop.set()  # first: a note that cannot be written must not cancel the stop
             view.note(f"{why}: stopping tree {spec.id!r} in order "
                       "(Ctrl-C again to kill it at once)")
-            stop.set()
 
     control = options.control
 
@@ -88,14 +101,40 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
             return
         request_stop(signum.name)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    def on_hangup() -> None:
+        # ---- reload hooks in here ----------------------------------------------
+        # SIGHUP asks a daemon to read its configuration again (sshd, nginx,
+        # supervisord). Once a reload of the tree exists (the core's reload plan,
+        # and `otp-py ctl reload`), this is where SIGHUP calls it: re-read the tree
+        # file, apply the plan, and keep running. Until then a running tree cannot
+        # take a new declaration, so SIGHUP stops it in order, as SIGTERM does.
+        request_stop("SIGHUP (reload is not available yet)")
+
+    dumps: set[asyncio.Task[None]] = set()
+    running: list[otp.AsyncSupervisor] = []
+
+    def on_quit() -> None:
+        task = loop.create_task(_dump(running[0] if running else None, spec, recorder))
+        dumps.add(task)  # (a task nobody references may be collected mid-way)
+        task.add_done_callback(dumps.discard)
+
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    loop.add_signal_handler(signal.SIGQUIT, on_quit)
     supervisors, workers = count_specs(spec)
     view.note(f"starting tree {spec.id!r} ({supervisors} supervisor"
               f"{'s' if supervisors != 1 else ''}, {workers} worker{'s' if workers != 1 else ''})")
     started = time.monotonic()
+    server = None
     try:
-        async with otp.supervise(spec, on_report=recorder) as sup:
+        metrics, listener = _metrics(options, recorder)
+        async with otp.supervise(spec, on_report=listener) as sup:
+            running.append(sup)
+            if metrics is not None and options.metrics is not None:
+                server = _serve_metrics(metrics, sup, options.metrics)
+                host, port = server.address
+                view.note(f"metrics at http://{host}:{port}/metrics")
             if control is not None:
                 await control.serve(sup, spec, recorder, lambda: request_stop("ctl stop"))
                 view.note(f"control socket {control.path} (otp-py status, otp-py ctl)")
@@ -109,12 +148,47 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
     except otp.SupervisorExitError as exc:  # gave up, or failed to start
         raise CliError(str(exc).splitlines()[0], code=EXIT_FAILED) from None
     finally:
+        if server is not None:
+            server.close()
         if control is not None:
             await control.close()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in HANDLED_SIGNALS:
             loop.remove_signal_handler(signum)
+        for task in list(dumps):
+            task.cancel()
     view.note(f"tree {spec.id!r} ended: {reason} (after {duration(time.monotonic() - started)})")
     return EXIT_OK
+
+
+def _metrics(options: RunOptions, recorder: Recorder
+             ) -> tuple[Any, Callable[[otp.reports.Report], None]]:
+    """The metrics collector (when asked for) and the listener that feeds it and the
+    recorder alike."""
+    if options.metrics is None:
+        return None, recorder
+    from otp_py.observe import TreeMetrics
+
+    try:
+        metrics = TreeMetrics()
+    except ImportError as exc:
+        raise CliError(str(exc), code=EXIT_USAGE) from None
+
+    def both(report: otp.reports.Report) -> None:
+        recorder(report)
+        metrics(report)
+
+    return metrics, both
+
+
+def _serve_metrics(metrics: Any, sup: otp.AsyncSupervisor, where: tuple[str, int]) -> Any:
+    from otp_py.observe import serve_metrics
+
+    metrics.watch(sup)
+    try:
+        return serve_metrics(metrics, *where)
+    except OSError as exc:
+        raise CliError(f"cannot serve metrics on {where[0]}:{where[1]}: {exc.strerror or exc}",
+                       code=EXIT_USAGE) from None
 
 
 async def _until_done(sup: otp.AsyncSupervisor, tree_id: str, stop: asyncio.Event,
@@ -158,3 +232,14 @@ async def _watch(sup: otp.AsyncSupervisor, spec: otp.SupervisorSpec, recorder: R
         await asyncio.sleep(MIN_REFRESH)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), max(options.interval - MIN_REFRESH, 0.0))
+
+
+async def _dump(sup: otp.AsyncSupervisor | None, spec: otp.SupervisorSpec,
+                recorder: Recorder) -> None:
+    """Print the SIGQUIT dump to stderr without blocking the loop on it."""
+    try:
+        text = await state_dump(sup if sup is not None and sup.running else None,
+                                spec, recorder)
+    except Exception as exc:  # a dump that fails must not touch the tree
+        text = f"otp-py: SIGQUIT: the dump failed: {type(exc).__name__}: {exc}\n"
+    write_detached(text)

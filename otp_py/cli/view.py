@@ -75,8 +75,10 @@ class PlainView(View):
         self._last: Any = None
 
     def _print(self, stream: TextIO, text: str) -> None:
-        # A closed pipe (the reader has left) must not stop the tree.
-        with contextlib.suppress(BrokenPipeError, ValueError):
+        # A closed pipe (the reader has left) or a terminal that hung up (EIO, after
+        # the SIGHUP that stops the tree in order) must not stop the tree, nor
+        # turn the orderly end of that stop into a failure.
+        with contextlib.suppress(OSError, ValueError):
             print(text, file=stream, flush=True)
 
     def note(self, text: str) -> None:
@@ -105,6 +107,7 @@ _STATE_STYLES: Final = {
     "starting": "cyan",
     "stopping": "yellow",
     "stopped": "red",
+    "ignored": "dim",
 }
 
 
@@ -126,7 +129,8 @@ class RichView(View):
     def note(self, text: str) -> None:
         from rich.text import Text
 
-        self._console.print(Text.assemble(("otp-py: ", "dim"), text))
+        with contextlib.suppress(OSError):  # a terminal that hung up: see PlainView
+            self._console.print(Text.assemble(("otp-py: ", "dim"), text))
 
     def event(self, at: float, report: otp.reports.Report) -> None:
         from rich.text import Text
@@ -144,7 +148,9 @@ class RichView(View):
         elif isinstance(report, rp.SupervisorStarting | rp.SupervisorStarted
                         | rp.SupervisorExited):
             style = "cyan"
-        self._console.print(Text.assemble((clock(at) + " ", "dim"), (report.describe(), style)))
+        with contextlib.suppress(OSError):
+            self._console.print(Text.assemble((clock(at) + " ", "dim"),
+                                              (report.describe(), style)))
 
     def show(self, root: Node, now: float) -> None:
         from rich import box
@@ -174,10 +180,12 @@ class RichView(View):
             exit_style = "red" if last.get("abnormal") else "dim"
             table.add_row(path, values[1], state, restarts, values[4], values[5],
                           Text(values[6], style=exit_style))
-        self._live.update(table, refresh=True)
+        with contextlib.suppress(OSError):
+            self._live.update(table, refresh=True)
 
     def close(self) -> None:
-        self._live.stop()
+        with contextlib.suppress(OSError):
+            self._live.stop()
 
 
 def _rich_available() -> bool:

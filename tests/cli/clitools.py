@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -61,10 +61,16 @@ class Cli:
     """``otp-py ARGS`` running in the background; its stdout and stderr lines are
     collected as they come."""
 
-    def __init__(self, args: Sequence[str], runtime: Path, *, cwd: Path = ROOT) -> None:
+    def __init__(self, args: Sequence[str], runtime: Path, *, cwd: Path = ROOT,
+                 argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+                 ) -> None:
+        """``argv`` replaces the command (``otp-py ARGS``), e.g. to run it through a
+        shell that closes a stream; ``env`` replaces the environment made from
+        ``runtime``."""
         self.proc = subprocess.Popen(
-            [script(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=cwd, env=environment(runtime))
+            list(argv) if argv is not None else [script(), *args], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, cwd=cwd,
+            env=dict(env) if env is not None else environment(runtime))
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         assert self.proc.stdout is not None and self.proc.stderr is not None
@@ -89,15 +95,18 @@ class Cli:
             self.lines.append(line)
         return True
 
-    def wait_for(self, pattern: str, timeout: float = TIMEOUT) -> str:
-        """The first output line (so far or to come) matching ``pattern``."""
+    def wait_for(self, pattern: str, timeout: float = TIMEOUT, *, nth: int = 1) -> str:
+        """The first (or ``nth``) output line, so far or to come, matching ``pattern``."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         seen = 0
+        matched = 0
         while True:
             for line in self.lines[seen:]:
                 if regex.search(line):
-                    return line
+                    matched += 1
+                    if matched == nth:
+                        return line
             seen = len(self.lines)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
