@@ -146,10 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
         "ctl", help="restart or terminate a child of a running tree, or stop the tree",
         description="restart PATH: stop the child if it runs, then start it again. "
                     "terminate PATH: stop it (its spec stays; restart starts it again). "
-                    "stop: stop the whole tree in order. PATH is as 'otp-py status' shows "
-                    "it (demo/pool/conn); the root's id may be left out (pool/conn).")
-    ctl.add_argument("action", choices=("restart", "terminate", "stop"))
+                    "stop: stop the whole tree in order. reload: read the tree file again "
+                    "and apply it (--dry-run: print the plan only). PATH is as 'otp-py "
+                    "status' shows it (demo/pool/conn); the root's id may be left out "
+                    "(pool/conn).")
+    ctl.add_argument("action", choices=("restart", "terminate", "stop", "reload"))
     ctl.add_argument("path", nargs="?", metavar="PATH")
+    ctl.add_argument("--dry-run", action="store_true",
+                     help="reload: print what would be added, removed, changed and left "
+                          "unchanged, and change nothing")
     _add_client_options(ctl)
     ctl.set_defaults(func=cmd_ctl)
     return parser
@@ -166,12 +171,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from otp_py.cli.load import load_tree
+    from otp_py.cli.reloading import source_of
 
-    return _run(load_tree(args.target), args)
+    return _run(load_tree(args.target), args, source=source_of(args.target))
 
 
 def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
-         intro: Sequence[str] = ()) -> int:
+         intro: Sequence[str] = (), source: str | None = None) -> int:
     from otp_py.cli.runner import RunOptions, run_tree
     from otp_py.cli.view import make_view
 
@@ -192,7 +198,8 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
         raise
     for line in intro:
         view.note(line)
-    options = RunOptions(duration=args.duration, interval=args.interval, control=server)
+    options = RunOptions(duration=args.duration, interval=args.interval, control=server,
+                         source=source)
     return run_tree(spec, view, options)
 
 
@@ -251,11 +258,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
-    if args.action == "stop":
+    if args.dry_run and args.action != "reload":
+        raise CliError(f"--dry-run is for 'ctl reload'; got 'ctl {args.action}'",
+                       code=EXIT_USAGE)
+    if args.action == "reload":
+        if args.path:
+            raise CliError("'ctl reload' reloads the whole tree from its file and takes no "
+                           "PATH", code=EXIT_USAGE)
+        payload: dict[str, Any] = {"op": "reload", "dry_run": args.dry_run}
+    elif args.action == "stop":
         if args.path:
             raise CliError(f"'ctl stop' stops the whole tree and takes no PATH; to stop one "
                            f"child: {PROG} ctl terminate {args.path}", code=EXIT_USAGE)
-        payload: dict[str, Any] = {"op": "stop"}
+        payload = {"op": "stop"}
     else:
         if not args.path:
             raise CliError(f"'ctl {args.action}' needs the PATH of a child (see {PROG} status)",
