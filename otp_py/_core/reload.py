@@ -194,14 +194,17 @@ def changed_fields(old: Any, new: Any) -> tuple[str, ...]:
     )
 
 
-def _restart_reason(old: Any, new: Any) -> str | None:
+def _restart_reason(old: Any, new: Any, *, top: bool = False) -> str | None:
     """Why a supervisor, kept by id, must be restarted rather than updated in place
-    (None: it can be updated)."""
+    (None: it can be updated). Where it runs (``backend``) is its parent's concern:
+    at the top of a reload (``top``) its parent has kept it, or it is the root."""
     if old.strategy.dynamic != new.strategy.dynamic:
         return "strategy (between simple_one_for_one and a static strategy)"
     shared = isinstance(old.intensity, SharedBudget) or isinstance(new.intensity, SharedBudget)
     if shared and not same_value(old.intensity, new.intensity):
         return "intensity (a SharedBudget)"
+    if top:
+        return None
     if old.backend != new.backend:
         return "backend"
     if old.backend == "process" and not same_value(old.watchdog, new.watchdog):
@@ -221,17 +224,19 @@ def plan(old: Any, new: Any, path: tuple[str, ...] | None = None) -> ReloadPlan:
     if new.id != old.id:
         raise SpecError(new.id, "id", f"a reload keeps the supervisor's id: the running one "
                         f"is {old.id!r}; got {new.id!r}")
-    why = _restart_reason(old, new)
+    why = _restart_reason(old, new, top=True)
     if why is not None:
         field = why.split()[0]
         raise SpecError(new.id, field, f"cannot change {why} of supervisor {old.id!r} while "
                         "it runs; a reload could only restart it, and it is the top of the "
                         "reload: restart the tree, or reload its parent")
-    return _plan(old, new, path or (old.id,))
+    return _plan(old, new, path or (old.id,), top=True)
 
 
-def _plan(old: Any, new: Any, path: tuple[str, ...]) -> ReloadPlan:
+def _plan(old: Any, new: Any, path: tuple[str, ...], *, top: bool = False) -> ReloadPlan:
     flags = changed_fields(old, new)
+    if top:  # (a subtree in a process of its own runs its spec as "inline")
+        flags = tuple(f for f in flags if f != "backend")
     if new.strategy.dynamic:
         template = changed_fields(old.children[0], new.children[0])
         return ReloadPlan(path, flags=flags, template=template,
