@@ -280,7 +280,7 @@ class AsyncSupervisor:
     async def update(self, spec: SupervisorSpec, *, dry_run: bool = False) -> ReloadPlan:
         """Apply a changed declaration of the tree to it while it runs; return the plan.
 
-        This is supervisorctl's ``reread`` + ``update`` (see :mod:`otp_py._core.reload`
+        This is supervisorctl's ``reread`` + ``update`` (see :ref:`cli-reload`
         for the rules): children only in ``spec`` are started at their place, children
         only in the running spec are stopped and deleted, changed children are
         restarted with their new spec, unchanged ones are not touched (same pid), and
