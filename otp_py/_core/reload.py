@@ -32,6 +32,9 @@ A child's identity is its id among its siblings.
   an unchanged intensity keeps its bookkeeping, and a changed one is told of the
   failures the old one was charged with (:func:`carry_budget`), as OTP keeps its
   restart history across a code change; a reload never resets a crash loop's count.
+* **Order**: the new spec's order becomes the supervisor's start order (what
+  rest_for_one restarts after a child, and the reverse order of stops); children
+  that only moved are not restarted.
 * **simple_one_for_one**: the running dynamic children are untouched; a changed
   template applies to the children started after (as an OTP code upgrade would).
 * **The root** cannot change its id, nor what would restart a nested supervisor
@@ -96,7 +99,9 @@ class ReloadPlan:
       do, in the new spec's order;
     * ``template``: for a simple_one_for_one supervisor, the fields of its template
       that changed (they apply to children started from now on);
-    * ``order``: every child id in the new spec's order.
+    * ``order``: every child id in the new spec's order;
+    * ``reordered``: whether the children both specs declare come in another order
+      (the new order is taken without restarting them).
     """
 
     path: tuple[str, ...]
@@ -108,12 +113,13 @@ class ReloadPlan:
     nested: tuple[ReloadPlan, ...] = ()
     template: tuple[str, ...] = ()
     order: tuple[str, ...] = ()
+    reordered: bool = False
 
     @property
     def is_empty(self) -> bool:
         """True when the new spec is the running one: nothing would be done."""
         return not (self.flags or self.removed or self.changed or self.added
-                    or self.nested or self.template)
+                    or self.nested or self.template or self.reordered)
 
     def walk(self) -> Iterator[ReloadPlan]:
         """This plan and every nested one, depth first, in the new spec's order."""
@@ -135,6 +141,8 @@ class ReloadPlan:
             out["added"].extend(f"{where}/{cid}" for cid in sub.added)
             out["unchanged"].extend(f"{where}/{cid}" for cid in sub.unchanged)
             fields = [*sub.flags, *(f"template {f}" for f in sub.template)]
+            if sub.reordered:
+                fields.append("order")
             if fields:
                 out["updated"].append(f"{where} ({', '.join(fields)})")
         return out
@@ -270,9 +278,11 @@ def _plan(old: Any, new: Any, path: tuple[str, ...], *, top: bool = False) -> Re
                 nested.append(sub)
         else:
             unchanged.append(cid)
+    kept_before = [cid for cid in before if cid in after]
+    kept_after = [cid for cid in after if cid in before]
     return ReloadPlan(path, flags=flags, removed=removed, changed=tuple(changed),
                       added=tuple(added), unchanged=tuple(unchanged), nested=tuple(nested),
-                      order=tuple(after))
+                      order=tuple(after), reordered=kept_before != kept_after)
 
 
 def carry_budget(

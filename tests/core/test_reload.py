@@ -53,27 +53,24 @@ def edits(draw: st.DrawFn, old: otp.SupervisorSpec) -> otp.SupervisorSpec:
     supervisors, reordered; flags changed; nested supervisors edited recursively."""
     fresh = iter(f"n{index}" for index in range(100))
 
+    def edit(child: Any, what: str) -> Any:
+        if what == "flip":  # worker -> supervisor, supervisor -> worker
+            if child.is_supervisor:
+                return _worker(child.id, draw)
+            return otp.SupervisorSpec(id=child.id, children=[_worker("a", draw)])
+        if what == "change":
+            if child.is_supervisor:
+                return attrs.evolve(level(child, False), shutdown=draw(ts.supervisor_shutdowns))
+            return attrs.evolve(child, args=(draw(st.integers(0, 3)),),
+                                shutdown=draw(ts.shutdowns))
+        return level(child, False) if child.is_supervisor else child
+
     def level(sup: otp.SupervisorSpec, is_root: bool) -> otp.SupervisorSpec:
         children: list[Any] = []
-        for child in sup.children:
+        for was in sup.children:
             what = draw(st.sampled_from(["keep", "keep", "keep", "remove", "change", "flip"]))
-            if what == "remove":
-                continue
-            if what == "flip":  # worker -> supervisor, supervisor -> worker
-                if child.is_supervisor:
-                    child = _worker(child.id, draw)
-                else:
-                    child = otp.SupervisorSpec(id=child.id, children=[_worker("a", draw)])
-            elif what == "change":
-                if child.is_supervisor:
-                    child = attrs.evolve(level(child, False),
-                                         shutdown=draw(ts.supervisor_shutdowns))
-                else:
-                    child = attrs.evolve(child, args=(draw(st.integers(0, 3)),),
-                                         shutdown=draw(ts.shutdowns))
-            elif child.is_supervisor:
-                child = level(child, False)
-            children.append(child)
+            if what != "remove":
+                children.append(edit(was, what))
         for _ in range(draw(st.integers(0, 2))):
             at = draw(st.integers(0, len(children)))
             children.insert(at, _worker(next(fresh), draw))
@@ -269,7 +266,7 @@ def test_a_plan_names_what_changed() -> None:
     assert done.order == ("e", "d", "b", "a")
     assert done.summary() == {"added": ["root/e"], "removed": ["root/c"],
                               "changed": ["root/b (args)"], "unchanged": ["root/d", "root/a"],
-                              "updated": ["root (strategy)"]}
+                              "updated": ["root (strategy, order)"]}
 
 
 def test_removed_children_stop_in_reverse_start_order() -> None:
