@@ -61,7 +61,7 @@ def edits(draw: st.DrawFn, old: otp.SupervisorSpec) -> otp.SupervisorSpec:
         if what == "change":
             if child.is_supervisor:
                 return attrs.evolve(level(child, False), shutdown=draw(ts.supervisor_shutdowns))
-            return attrs.evolve(child, args=(draw(st.integers(0, 3)),),
+            return attrs.evolve(child, start_timeout=draw(st.sampled_from([1.0, 2.0])),
                                 shutdown=draw(ts.shutdowns))
         return level(child, False) if child.is_supervisor else child
 
