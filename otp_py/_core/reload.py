@@ -236,8 +236,8 @@ def plan(old: Any, new: Any, path: tuple[str, ...] | None = None) -> ReloadPlan:
     if why is not None:
         field = why.split()[0]
         raise SpecError(new.id, field, f"cannot change {why} of supervisor {old.id!r} while "
-                        "it runs; a reload could only restart it, and it is the top of the "
-                        "reload: restart the tree, or reload its parent")
+                        "it runs: only a restart of it could, and a reload does not restart "
+                        "the tree's root; stop the tree and run it again")
     return _plan(old, new, path or (old.id,), top=True)
 
 
