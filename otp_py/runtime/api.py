@@ -323,13 +323,17 @@ class AsyncSupervisor:
             result = plan(tree.root.spec, spec, tree.root.path)
             if dry_run or result.is_empty:
                 return result
-            await tree.names.redeclare(names, self._holds)
-            await self._reload(tree.root.path, spec)
+            await tree.names.check_declared(names, self._holds)
+            await self._reload(tree.root.path, spec, lambda: tree.names.declare(names))
             tree.refresh_watchdog()
         return result
 
-    async def _reload(self, path: tuple[str, ...], spec: Any) -> None:
+    async def _reload(self, path: tuple[str, ...], spec: Any,
+                      applied: Callable[[], None] = lambda: None) -> None:
+        """Reload the supervisor at ``path``, then the nested ones it kept;
+        ``applied()`` once its own level is done (not if it was refused)."""
         nested, _failed = await self._tree.call(path, Reload(spec))
+        applied()
         by_id = {child.id: child for child in spec.children}
         for child_id in nested:
             # One gone meanwhile (its parent is restarting it) starts from its new
