@@ -20,7 +20,13 @@ Protocol (a Unix stream socket; the supervisor holds one end, the server the oth
 The server reaps its children on SIGCHLD and writes each one's exit code (as
 ``multiprocessing`` reports it: negative for a signal) to its status pipe, which the
 supervisor watches with its event loop. If the supervisor dies, the server reads
-end-of-file and exits; its children then receive their parent-death signal.
+end-of-file, SIGKILLs its children and then whatever they leave, and exits.
+
+The server is a child subreaper: the orphans of process children (a daemon, a
+``setsid`` grandchild whose parent died) are reparented to it, not to init, and its
+reaping loop reaps them like its own children. Every process it has is a process
+child or descends from one, so this steals no one's exit status; and on the
+supervisor's death it can end them, even where no cgroup holds them.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ import sys
 import threading
 import traceback
 from typing import Any, ClassVar
+
+from otp_py.backends.containment import children_of_self, set_child_subreaper
 
 __all__ = ["ForkServer", "ForkServerError", "main"]
 
@@ -158,7 +166,7 @@ class ForkServer:
         self._process = None
 
     def close(self) -> None:
-        """Stop the fork server (its children are not affected until they exit)."""
+        """Stop the fork server (and any child it still runs, with what they left)."""
         with self._lock:
             process = self._process
             self._discard()
@@ -200,6 +208,7 @@ class _Server:
         self.selector = selectors.DefaultSelector()
 
     def run(self) -> None:
+        set_child_subreaper()  # see end_all
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_IGN if number == signal.SIGINT else signal.SIG_DFL)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -217,7 +226,28 @@ class _Server:
                             pass
                     self.reap()
                 elif not self.serve_one():
+                    self.end_all()
                     return
+
+    def end_all(self) -> None:
+        """The supervisor is gone: SIGKILL our children, then, as long as any is
+        left, what they leave. We are a child subreaper, so the orphans of our
+        children, even those that left their group or session (a ``setsid``
+        grandchild, a daemon), are reparented to us while we live: everything
+        adopted here descends from a process child. (Where a cgroup holds each
+        child, the guardian kills the cgroups too; this is what reaches the
+        escaped descendants of process children where none is writable.)"""
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for _ in range(100):  # each round ends one generation of orphans
+            kids = children_of_self()
+            if not kids:
+                return
+            for pid in kids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in kids:
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, 0)  # once reaped, its orphans are ours
 
     def reap(self) -> None:
         while True:
