@@ -21,6 +21,7 @@ if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names lo
         SlidingWindow,
         Verdict,
     )
+    from otp_py._core.reload import ReloadPlan
     from otp_py._core.simulate import HandledExit, Simulation, StartFails, simulate
     from otp_py._core.strategies import (
         OneForAll,
@@ -114,6 +115,7 @@ __all__ = [
     "OneForOne",
     "OtpError",
     "Outcome",
+    "ReloadPlan",
     "RestForOne",
     "Restart",
     "RestartPlan",
@@ -196,6 +198,7 @@ _WHERE: dict[str, str] = {
     "RESTART_TABLE": "otp_py._core.table",
     "RestForOne": "otp_py._core.strategies",
     "Restart": "otp_py._core.types",
+    "ReloadPlan": "otp_py._core.reload",
     "RestartPlan": "otp_py._core.strategies",
     "RestartStrategy": "otp_py._core.strategies",
     "SharedBudget": "otp_py._core.intensity",

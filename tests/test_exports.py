@@ -56,6 +56,7 @@ EXPECTED_ALL = sorted(
         "RESTART_TABLE",
         "RestForOne",
         "Restart",
+        "ReloadPlan",
         "RestartPlan",
         "RestartStrategy",
         "Shutdown",

@@ -74,6 +74,7 @@ from typing import Any, Final
 import attrs
 
 from otp_py._core import events as ev
+from otp_py._core import reload as rl
 from otp_py._core import reports as rp
 from otp_py._core.decider import DEFAULT as DEFAULT_DECIDER
 from otp_py._core.decider import Action, Decider
@@ -285,6 +286,7 @@ class SupervisorCore:
         self._simple = self._dynamic or type(spec.strategy) is OneForOne
         self._template: Any = spec.children[0] if self._dynamic else None
         jitter = random if random is not None else _no_jitter
+        self._jitter = jitter
         intensity = spec.intensity
         self._shared: tuple[dict[str, Any], str] | None = None
         if isinstance(intensity, SharedBudget) and shared_budgets is not None:
@@ -1154,6 +1156,83 @@ class SupervisorCore:
             child.id, state, child.spec.is_supervisor, child.spec, child.restarts, child.ref
         )
 
+    # ------------------------------------------------------------------ reload
+
+    def _reload(self, call: ev.Call, request: rl.Reload) -> Job | None:
+        """Become ``request.spec`` (see :mod:`otp_py._core.reload`): the flags at once,
+        then the children, as a job; answer with the ids of the nested supervisors
+        kept whose specs changed (the runtime reloads them next). Nothing is changed
+        when the reload is refused."""
+        if self.state != "running":
+            self._reply(call, error=SupervisorNotRunningError(
+                f"supervisor {self.where!r} is {self.state}, not running: it cannot be "
+                "reloaded now"))
+            return None
+        spec = request.spec
+        try:
+            plan = rl.plan(self.spec, spec, self.path)
+            budget = self._budget
+            if not rl.same_value(self.spec.intensity, spec.intensity):
+                budget = rl.carry_budget(
+                    spec.intensity, self._jitter,
+                    [(cid, record.time) for cid, record in self._charged],
+                    [(c.id, c.started_at) for c in self._children.values()
+                     if c.state == RUNNING and c.started_at is not None])
+        except Exception as exc:  # refused (SpecError), or a user policy raised
+            self._reply(call, error=exc)
+            return None
+        self.spec = spec
+        self._strategy = spec.strategy
+        self._simple = self._dynamic or type(spec.strategy) is OneForOne
+        if self._dynamic:
+            self._template = spec.children[0]  # for the children started from now on
+        self._budget = budget
+        self._decider = getattr(spec, "decider", None) or DEFAULT_DECIDER
+        self._auto = spec.auto_shutdown
+        if self._dynamic:
+            self._reply(call, ((), ()))
+            return None
+        return self._reload_job(call, plan)
+
+    def _reload_job(self, call: ev.Call, plan: rl.ReloadPlan) -> Job:
+        children = self._children
+        specs = {c.id: c for c in self.spec.children}
+        gone = set(plan.removed)
+        for child in [c for c in reversed(children.values()) if c.id in gone]:
+            yield from self._terminate(child)
+            self._remove(child)
+        failed: list[tuple[str, ExitReason]] = []
+        starts = [cid for cid, _ in plan.changed] + list(plan.added)
+        for cid in starts:
+            old = children.get(cid)
+            if old is not None:  # changed; or added, over a child start_child added
+                if old.id in plan.added and rl.changed_fields(old.spec, specs[cid]) == ():
+                    continue  # start_child added this very child: adopt it
+                yield from self._terminate(old)
+                self._remove(old)
+            child = _Child(cid, specs[cid])
+            if old is not None:
+                child.history = old.history
+            children[cid] = child
+            reason = yield from self._start(child)
+            if reason is _IGNORED:
+                self._ignored(child)  # as at init: kept not running, or forgotten
+            elif reason is not None:  # it stays stopped (restart_child tries again)
+                failed.append((cid, reason))
+                if child.restart is Restart.TEMPORARY:
+                    self._remove(child)
+        for sub in plan.nested:  # kept: what its parent reads, and what a restart starts
+            kept = children.get(sub.path[-1])
+            if kept is not None:
+                kept.spec = specs[kept.id]
+        # The new spec's order becomes the start order; children start_child added
+        # that the spec does not declare keep theirs, after the declared ones.
+        declared = [children[cid] for cid in plan.order if cid in children]
+        extras = [c for cid, c in children.items() if cid not in specs]
+        children.clear()
+        children.update((c.id, c) for c in (*declared, *extras))
+        self._reply(call, (tuple(sub.path[-1] for sub in plan.nested), tuple(failed)))
+
     _handlers: dict[type[ev.Request], Callable[..., Any]] = {
         ev.WhichChildren: _which_children,
         ev.CountChildren: _count_children,
@@ -1164,6 +1243,7 @@ class SupervisorCore:
         ev.TerminateChild: _terminate_child,
         ev.RestartChild: _restart_child,
         ev.DeleteChild: _delete_child,
+        rl.Reload: _reload,
     }
 
     # --------------------------------------------------------------- inspection

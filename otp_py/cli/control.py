@@ -46,6 +46,7 @@ tree answers one JSON object and a newline, then closes. Requests::
     {"op": "signal", "path": "web", "signal": "HUP", "group": false}
     {"op": "child", "path": "pool/conn", "history": 10}  # one child in full
     {"op": "stop"}                          # stop the whole tree in order
+    {"op": "reload", "dry_run": false}      # read the tree file again and apply it
 
 Replies are ``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``. The
 server runs on the tree's event loop and uses only the public
@@ -70,6 +71,7 @@ from typing import Any, Final
 
 import otp_py as otp
 from otp_py.cli.errors import EXIT_FAILED, EXIT_USAGE, CliError
+from otp_py.cli.reloading import ReloadRefusedError
 from otp_py.cli.render import json_ready
 from otp_py.cli.snapshot import Node, Recorder, child_fields, exit_record, snapshot
 
@@ -207,6 +209,7 @@ class ControlServer:
         self._spec: otp.SupervisorSpec | None = None
         self._recorder: Recorder | None = None
         self._request_stop: Callable[[], None] = lambda: None
+        self._reload: Callable[[bool], Awaitable[list[str]]] | None = None
         self._started = time.time()
         self._open = 0
 
@@ -272,14 +275,25 @@ class ControlServer:
         spec: otp.SupervisorSpec,
         recorder: Recorder,
         request_stop: Callable[[], None],
+        *,
+        reload: Callable[[bool], Awaitable[list[str]]] | None = None,
     ) -> None:
-        """Start answering requests about the tree ``sup`` (declared as ``spec``)."""
+        """Start answering requests about the tree ``sup`` (declared as ``spec``).
+
+        ``reload(dry_run)`` reads the tree file again and applies it (or only plans
+        it), returning the answer's lines, or raises with why nothing changed (an
+        exception with ``lines``); None: the tree cannot be reloaded."""
         assert self._sock is not None, "bind() first"
         self._sup, self._spec, self._recorder = sup, spec, recorder
         self._request_stop = request_stop
+        self._reload = reload
         self._started = time.time()
         self._server = await asyncio.start_unix_server(
             self._handle, sock=self._sock, limit=REQUEST_LIMIT, backlog=BACKLOG)
+
+    def replace_spec(self, spec: otp.SupervisorSpec) -> None:
+        """The tree now runs ``spec`` (after a reload): answer about it."""
+        self._spec = spec
 
     async def close(self) -> None:
         """Stop listening and remove the socket file (if it is still ours)."""
@@ -376,6 +390,7 @@ class ControlServer:
             "signal": self._signal,
             "child": self._child,
             "stop": self._stop,
+            "reload": self._reload_tree,
         }
         handler = handlers.get(op) if isinstance(op, str) else None
         if handler is None:
@@ -410,6 +425,21 @@ class ControlServer:
         _, spec, _ = self._tree
         self._request_stop()
         return {"ok": True, "message": f"stopping tree {spec.id!r}"}
+
+    async def _reload_tree(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._tree  # noqa: B018 - refuses while the tree is starting
+        dry_run = request.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise ControlError(f"'dry_run' must be true or false; got {dry_run!r}")
+        if self._reload is None:
+            raise ControlError("this tree cannot be reloaded: it was not started from a "
+                               "tree file (otp-py run FILE.toml)")
+        try:
+            lines = await self._reload(dry_run)
+        except ReloadRefusedError as exc:
+            raise ControlError("\n".join(["reload refused, nothing changed:",
+                                           *(f"  {line}" for line in exc.lines)])) from None
+        return {"ok": True, "dry_run": dry_run, "message": "\n".join(lines)}
 
     async def _locate(self, request: dict[str, Any]) -> tuple[str, str, otp.ChildInfo]:
         """The child ``request["path"]`` names: (its supervisor's path relative to the

@@ -214,9 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "start PATH: start a stopped child. "
                     "terminate PATH: stop it (its spec stays; restart starts it again). "
                     "stop: stop the whole tree in order (as 'otp-py shutdown'; with PATH, "
-                    f"as 'otp-py stop PATH'). {paths_help}")
-    ctl.add_argument("action", choices=("restart", "start", "terminate", "stop"))
+                    "as 'otp-py stop PATH'). reload: read the tree file again and apply it "
+                    f"(--dry-run: print the plan only). {paths_help}")
+    ctl.add_argument("action", choices=("restart", "start", "terminate", "stop", "reload"))
     ctl.add_argument("paths", nargs="*", metavar="PATH")
+    ctl.add_argument("--dry-run", action="store_true",
+                     help="reload: print what would be added, removed, changed and left "
+                          "unchanged, and change nothing")
     _add_client_options(ctl)
     ctl.set_defaults(func=cmd_ctl)
     return parser
@@ -233,12 +237,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from otp_py.cli.load import load_tree
+    from otp_py.cli.reloading import source_of
 
-    return _run(load_tree(args.target), args)
+    return _run(load_tree(args.target), args, source=source_of(args.target))
 
 
 def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
-         intro: Sequence[str] = ()) -> int:
+         intro: Sequence[str] = (), source: str | None = None) -> int:
     from otp_py.cli.runner import RunOptions, run_tree
     from otp_py.cli.view import View, make_view
 
@@ -265,7 +270,7 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
     for line in intro:
         view.note(line)
     options = RunOptions(duration=args.duration, interval=args.interval, control=server,
-                         metrics=args.metrics)
+                         source=source, metrics=args.metrics)
     return run_tree(spec, view, options)
 
 
@@ -471,7 +476,20 @@ def cmd_shutdown(args: argparse.Namespace) -> int:
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:
-    """``ctl ACTION [PATH...]``: the older spelling of the same requests."""
+    """``ctl ACTION [PATH...]``: the older spelling of the same requests, and
+    ``ctl reload [--dry-run]``."""
+    if args.dry_run and args.action != "reload":
+        raise CliError(f"--dry-run is for 'ctl reload'; got 'ctl {args.action}'",
+                       code=EXIT_USAGE)
+    if args.action == "reload":
+        if args.paths:
+            raise CliError("'ctl reload' reloads the whole tree from its file and takes no "
+                           "PATH", code=EXIT_USAGE)
+        sock = control.find_socket(args.socket, args.tree)
+        reply = control.request(sock, {"op": "reload", "dry_run": args.dry_run},
+                                timeout=args.timeout)
+        print(reply.get("message", "ok"))
+        return EXIT_OK
     if args.action == "stop" and not args.paths:
         return cmd_shutdown(args)
     if not args.paths:

@@ -3,17 +3,18 @@
 One asyncio loop runs everything: the tree (``otp.supervise``), the view's refresh,
 and the control server. The command ends when
 
-* SIGINT (Ctrl-C), SIGTERM or SIGHUP arrives, ``--duration`` runs out, or ``otp-py
-  ctl stop`` asks: the tree is stopped in order (children right to left) and the exit
-  status is 0; a second Ctrl-C while it stops ends the command at once (process
-  children die with it: they have a parent-death signal, commands are killed by the
-  guardian). SIGHUP will mean "reload the tree file" once reload exists (see
-  ``on_hangup``); until then it stops in order rather than kill the command with its
-  default action, which would skip the stop and leave the socket behind;
+* SIGINT (Ctrl-C) or SIGTERM arrives, ``--duration`` runs out, or ``otp-py ctl stop``
+  asks: the tree is stopped in order (children right to left) and the exit status is
+  0; a second Ctrl-C while it stops ends the command at once (process children die
+  with it: they have a parent-death signal, commands are killed by the guardian). A
+  SIGHUP from a terminal that hung up (its standard streams poll as hung up) also
+  stops it in order: nobody is left to watch;
 * the tree ends by itself: exit status 0 if it shut down normally (``auto_shutdown``),
   1 with one line on stderr if it gave up (``IntensityExceededError``) or failed.
 
-SIGQUIT does not end it: it prints the state of the tree and the stacks of the
+SIGHUP otherwise reloads the tree: the tree file is read again and applied
+(:mod:`otp_py.cli.reloading`), as ``otp-py ctl reload`` does; the tree runs on either
+way. SIGQUIT does not end it either: it prints the state of the tree and the stacks of the
 process to stderr (:mod:`otp_py.cli.dump`), as a JVM does, and the tree runs on.
 """
 
@@ -33,6 +34,7 @@ import otp_py as otp
 from otp_py.cli.control import ControlServer
 from otp_py.cli.dump import state_dump, write_detached
 from otp_py.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
+from otp_py.cli.reloading import ReloadRefusedError, describe, load_again, terminal_hung_up
 from otp_py.cli.render import duration
 from otp_py.cli.snapshot import Recorder, count_specs, snapshot
 from otp_py.cli.view import View
@@ -56,6 +58,9 @@ class RunOptions:
     """Seconds between two refreshes of the tree table."""
     control: ControlServer | None = None
     """The control server, bound but not yet serving (None: no control socket)."""
+    source: str | None = None
+    """What a reload reads again: the tree file (an absolute path), or the
+    ``MODULE:ATTR`` the tree came from (which it refuses); None: not reloadable."""
     metrics: tuple[str, int] | None = None
     """Where to serve Prometheus metrics (None: nowhere)."""
 
@@ -101,20 +106,49 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
             return
         request_stop(signum.name)
 
-    def on_hangup() -> None:
-        # ---- reload hooks in here ----------------------------------------------
-        # SIGHUP asks a daemon to read its configuration again (sshd, nginx,
-        # supervisord). Once a reload of the tree exists (the core's reload plan,
-        # and `otp-py ctl reload`), this is where SIGHUP calls it: re-read the tree
-        # file, apply the plan, and keep running. Until then a running tree cannot
-        # take a new declaration, so SIGHUP stops it in order, as SIGTERM does.
-        request_stop("SIGHUP (reload is not available yet)")
-
     dumps: set[asyncio.Task[None]] = set()
     running: list[otp.AsyncSupervisor] = []
+    declared = [spec]  # the declaration the tree runs now (a reload replaces it)
+
+    async def reload(dry_run: bool) -> list[str]:
+        """Read the tree file again and apply it (or only plan it); the answer's
+        lines. Raises :class:`ReloadRefusedError`, having changed nothing."""
+        if not running or stop.is_set():
+            raise ReloadRefusedError("the tree is starting or stopping; reload it once it runs")
+        new = await asyncio.to_thread(load_again, options.source)  # (file I/O, imports)
+        try:
+            plan = await running[0].update(new, dry_run=dry_run)
+        except (otp.OtpError, ValueError, TypeError) as exc:
+            raise ReloadRefusedError(*str(exc).splitlines()) from None
+        if not dry_run:
+            declared[0] = new
+            if control is not None:
+                control.replace_spec(new)
+        return describe(plan, options.source, dry_run=dry_run)
+
+    async def reload_on_hangup() -> None:
+        try:
+            lines = await reload(dry_run=False)
+        except ReloadRefusedError as exc:
+            lines = ["reload refused, nothing changed:", *(f"  {line}" for line in exc.lines)]
+        except Exception as exc:  # a reload that fails must not take the tree down
+            lines = [f"reload failed: {type(exc).__name__}: {exc}"]
+        for line in lines:
+            view.note(f"SIGHUP: {line}")
+
+    def on_hangup() -> None:
+        # SIGHUP asks a daemon to read its configuration again (sshd, nginx,
+        # supervisord): read the tree file again, apply it, keep running. But a
+        # terminal that hangs up sends it too, and then nobody is left to watch.
+        if terminal_hung_up():
+            request_stop("SIGHUP (the terminal hung up)")
+            return
+        task = loop.create_task(reload_on_hangup())
+        dumps.add(task)  # (a task nobody references may be collected mid-way)
+        task.add_done_callback(dumps.discard)
 
     def on_quit() -> None:
-        task = loop.create_task(_dump(running[0] if running else None, spec, recorder))
+        task = loop.create_task(_dump(running[0] if running else None, declared[0], recorder))
         dumps.add(task)  # (a task nobody references may be collected mid-way)
         task.add_done_callback(dumps.discard)
 
@@ -136,9 +170,10 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
                 host, port = server.address
                 view.note(f"metrics at http://{host}:{port}/metrics")
             if control is not None:
-                await control.serve(sup, spec, recorder, lambda: request_stop("ctl stop"))
+                await control.serve(sup, spec, recorder, lambda: request_stop("ctl stop"),
+                                    reload=reload)
                 view.note(f"control socket {control.path} (otp-py status, otp-py ctl)")
-            watcher = asyncio.create_task(_watch(sup, spec, recorder, view, wake, options))
+            watcher = asyncio.create_task(_watch(sup, declared, recorder, view, wake, options))
             try:
                 reason = await _until_done(sup, spec.id, stop, options, view)
             finally:
@@ -215,12 +250,13 @@ async def _until_done(sup: otp.AsyncSupervisor, tree_id: str, stop: asyncio.Even
     return await sup.stop()
 
 
-async def _watch(sup: otp.AsyncSupervisor, spec: otp.SupervisorSpec, recorder: Recorder,
-                 view: View, wake: asyncio.Event, options: RunOptions) -> None:
+async def _watch(sup: otp.AsyncSupervisor, declared: list[otp.SupervisorSpec],
+                 recorder: Recorder, view: View, wake: asyncio.Event,
+                 options: RunOptions) -> None:
     """Refresh the view's snapshot every ``interval`` seconds, and soon after an event
-    when the view wants that."""
+    when the view wants that. ``declared[0]`` is the spec running now."""
     while sup.running:
-        root = await snapshot(sup, spec, recorder)
+        root = await snapshot(sup, declared[0], recorder)
         if not sup.running or root["note"] is not None:
             return  # the tree ended meanwhile: its last picture is of no use
         try:

@@ -33,6 +33,7 @@ from otp_py._core.arguments import check_tree_arguments
 from otp_py._core.names import MAX_NAME_LENGTH, declared_names, name_problem
 from otp_py._core.partition import partition_of
 from otp_py._core.reasons import ExitReason
+from otp_py._core.reload import Reload, ReloadPlan, plan
 from otp_py._core.reports import ExitRecord
 from otp_py._core.supervisor import ChildCounts, ChildInfo
 from otp_py._errors import (
@@ -287,6 +288,62 @@ class AsyncSupervisor:
         result: tuple[ExitRecord, ...] = await self._tree.call(sup, ev.GetChildHistory(child))
         return result
 
+    async def update(self, spec: SupervisorSpec, *, dry_run: bool = False) -> ReloadPlan:
+        """Apply a changed declaration of the tree to it while it runs; return the plan.
+
+        This is supervisorctl's ``reread`` + ``update`` (see :ref:`cli-reload`
+        for the rules): children only in ``spec`` are started at their place, children
+        only in the running spec are stopped and deleted, changed children are
+        restarted with their new spec, unchanged ones are not touched (same pid), and
+        changed supervisor flags (strategy, intensity...) apply without restarting
+        anything; the restart budget keeps its history. A child that fails to start
+        stays stopped (``restart_child`` tries again); the reload goes on.
+
+        ``spec`` is validated whole, and the plan made, before anything is done:
+        :class:`TypeError` if it is not a SupervisorSpec, :class:`~otp_py.SpecError`
+        if it cannot be the tree's root or cannot replace it in place (another root
+        id, a change between simple_one_for_one and a static strategy at the root),
+        :class:`~otp_py.NameTakenError` if it declares a name a child added by
+        ``start_child`` holds. With ``dry_run``, only that: the plan is returned and
+        nothing changes. Only the root's handle can update (a nested supervisor is
+        reloaded as a part of the tree); reloads are applied one at a time."""
+        tree = self._tree
+        if self.path != tree.root.path:
+            raise NotSupportedError(f"update() reloads the whole tree: call it on the root's "
+                                    f"handle with the tree's new spec (this handle is on "
+                                    f"{'/'.join(self.path)!r})")
+        if not isinstance(spec, SupervisorSpec):
+            raise TypeError(f"update() needs the tree's new SupervisorSpec; got {spec!r}")
+        check_tree_arguments("update", spec)
+        if spec.id != tree.root.path[-1]:
+            raise SpecError(spec.id, "id", f"a reload keeps the root's id: the running tree's "
+                            f"root is {tree.root.path[-1]!r}; got {spec.id!r}")
+        place = tree.root.path[:-1]
+        names = declared_names(spec, place)
+        async with tree.reload_lock:
+            if not self.running:
+                raise SupervisorNotRunningError("the tree has ended")
+            result = plan(tree.root.spec, spec, tree.root.path)
+            if dry_run or result.is_empty:
+                return result
+            await tree.names.check_declared(names, self._holds)
+            await self._reload(tree.root.path, spec, lambda: tree.names.declare(names))
+            tree.refresh_watchdog()
+        return result
+
+    async def _reload(self, path: tuple[str, ...], spec: Any,
+                      applied: Callable[[], None] = lambda: None) -> None:
+        """Reload the supervisor at ``path``, then the nested ones it kept;
+        ``applied()`` once its own level is done (not if it was refused)."""
+        nested, _failed = await self._tree.call(path, Reload(spec))
+        applied()
+        by_id = {child.id: child for child in spec.children}
+        for child_id in nested:
+            # One gone meanwhile (its parent is restarting it) starts from its new
+            # spec, which the parent already holds.
+            with contextlib.suppress(SupervisorNotRunningError):
+                await self._reload((*path, child_id), by_id[child_id])
+
     def restart_budgets(self) -> dict[str, float | None]:
         """How much of its restart budget each supervisor at or under this one has
         used, now, by path (``"root/pool"``): the restarts that still count in its
@@ -430,6 +487,10 @@ class Supervisor:
     def child_history(self, path: str) -> tuple[ExitRecord, ...]:
         """See :meth:`AsyncSupervisor.child_history`."""
         return self._call(self._async.child_history(path))
+
+    def update(self, spec: SupervisorSpec, *, dry_run: bool = False) -> ReloadPlan:
+        """See :meth:`AsyncSupervisor.update`."""
+        return self._call(self._async.update(spec, dry_run=dry_run))
 
     def restart_budgets(self, timeout: float | None = None) -> dict[str, float | None]:
         """See :meth:`AsyncSupervisor.restart_budgets`. Raises :class:`TimeoutError`

@@ -67,6 +67,26 @@ class NameRegistry:
             if self._added.get(name) == added:
                 del self._added[name]
 
+    async def check_declared(self, declared: dict[str, Path],
+                             holds: Callable[[str, Path], Awaitable[bool]]) -> None:
+        """Whether a reload may declare ``declared`` instead of the names declared so
+        far: raises :class:`~otp_py.NameTakenError` if a newly declared name belongs
+        to a child that ``start_child`` added, or to a start in progress."""
+        for name, path in declared.items():
+            if self._declared.get(name) == path:
+                continue
+            if name in self._claimed:
+                raise self._taken(name, None)
+            added = self._added.get(name)
+            if added is not None and added != path and await holds(name, added):
+                raise self._taken(name, added)
+
+    def declare(self, declared: dict[str, Path]) -> None:
+        """A reload has declared ``declared`` (checked by :meth:`check_declared`)."""
+        for name in declared:
+            self._added.pop(name, None)
+        self._declared = dict(declared)
+
     def release(self, names: Iterable[str]) -> None:
         """A claimed start failed: the names are free again."""
         self._claimed.difference_update(names)

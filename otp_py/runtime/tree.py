@@ -134,7 +134,6 @@ class Node:
         parent_ref: int = 0,
     ) -> None:
         self.tree = tree
-        self.spec = spec
         self.path = path
         self.parent = parent
         self.parent_ref = parent_ref
@@ -147,6 +146,11 @@ class Node:
         self.initialized = False
         self.killed = False
         self.exited = False
+
+    @property
+    def spec(self) -> Any:
+        """The supervisor's spec: the one it runs now (a reload replaces it)."""
+        return self.core.spec
 
     # A nested supervisor is also its parent's child: these make it a Runner.
     def stop(self) -> None:
@@ -317,6 +321,7 @@ class Tree:
         self._envs: dict[tuple[str, ...], BackendEnv] = {}
         # Tree-wide child names (whereis); the spec's own were checked unique already.
         self.names = NameRegistry(declared_names(spec, place))
+        self.reload_lock = asyncio.Lock()  # reloads (update()) one at a time
 
     # -- the mailbox
 
@@ -373,6 +378,21 @@ class Tree:
             self._watchdog = Watchdog(self, config)
             self._watchdog.start()
         self.post(self.root, ev.Init())
+
+    def refresh_watchdog(self) -> None:
+        """Run the loop watchdog the root's spec now asks for (after a reload)."""
+        config = getattr(self.root.spec, "watchdog", None)
+        current = self._watchdog
+        if current is not None and getattr(current, "_config", None) == config:
+            return
+        if current is not None:
+            current.stop()
+            self._watchdog = None
+        if config is not None and not self.done.done():
+            from otp_py.runtime.watchdog import Watchdog
+
+            self._watchdog = Watchdog(self, config)
+            self._watchdog.start()
 
     def request_stop(self) -> None:
         self.stop_requested = True

@@ -98,12 +98,26 @@ def _terminated(cli: Cli) -> list[str]:
     return [line.split()[-2].rstrip(":") for line in cli.lines if " terminated " in line]
 
 
-def test_sighup_stops_the_tree_in_order(tree: tuple[Cli, Path]) -> None:
+def test_sighup_reloads_the_tree_and_it_runs_on(tree: tuple[Cli, Path], runtime: Path) -> None:
+    # SIGHUP asks a daemon to read its configuration again: the tree file is read
+    # again and applied (tests/cli/test_reload.py edits it); unchanged, nothing is
+    # touched and the tree runs on. A terminal that hangs up still stops it (below).
     cli, sock = tree
-    cli.proc.send_signal(signal.SIGHUP)
+
+    def pids() -> dict[str, int | None]:
+        reply = json.loads(run(["status", "--json"], runtime).stdout)
+        return {n["id"]: n["pid"] for n in reply["root"]["children"]}
+
+    before = pids()
+    for nth in (1, 2):  # and again: the handler stays
+        cli.proc.send_signal(signal.SIGHUP)
+        cli.wait_for(r"^otp-py: SIGHUP: reloaded tree 'sigtree' from tree\.toml$", nth=nth)
+        cli.wait_for(r"^otp-py: SIGHUP:   tree 'sigtree': nothing to do ", nth=nth)
+    assert pids() == before
+    assert cli.proc.poll() is None and sock.is_socket()
+    assert not any("stopping tree" in line for line in cli.lines)
+    cli.proc.send_signal(signal.SIGTERM)
     assert cli.wait() == 0, cli.output
-    assert "otp-py: SIGHUP (reload is not available yet): stopping tree 'sigtree' in order " \
-           "(Ctrl-C again to kill it at once)" in cli.lines
     assert _terminated(cli) == ["cmd", "task", "proc"]
     assert not sock.exists()  # removed on the way out
 
