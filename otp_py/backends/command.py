@@ -17,7 +17,7 @@ from typing import Any
 from otp_py._core.reasons import ExitReason, Shutdown
 from otp_py.backends import reasons
 from otp_py.backends.base import BackendEnv, ChildSink
-from otp_py.backends.stderr import StderrTail
+from otp_py.backends.output import ChildStreams
 
 __all__ = ["CommandRunner", "start"]
 
@@ -34,22 +34,24 @@ class CommandRunner:
         environment = None
         if spec.env:
             environment = {**os.environ, **spec.env}
-        self._process = subprocess.Popen(
-            list(spec.start),
-            cwd=spec.cwd,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stderr=subprocess.PIPE if spec.capture_stderr else None,
-            process_group=0,
-            close_fds=True,
-        )
+        # (its stdout and stderr: pipes to its log files and stderr tail, or None)
+        self._streams = ChildStreams(spec, env, sink)
+        try:
+            self._process = subprocess.Popen(
+                list(spec.start),
+                cwd=spec.cwd,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=self._streams.stdout_w,
+                stderr=self._streams.stderr_w,
+                process_group=0,
+                close_fds=True,
+            )
+        except BaseException:
+            self._streams.abort()
+            raise
         self.pid = self._process.pid
-        self._stderr: StderrTail | None = None
-        if self._process.stderr is not None:
-            # The tail reader owns the descriptor from now on.
-            self._stderr = StderrTail(
-                env.loop, os.dup(self._process.stderr.fileno()), env, sink)
-            self._process.stderr.close()
+        self._streams.started(self.pid)
         if env.guardian is not None:
             env.guardian.watch(self.pid)
         self._pidfd = os.pidfd_open(self.pid)
@@ -78,7 +80,7 @@ class CommandRunner:
                 killed=self._killed,
                 stop_signal=stop_signal,
             )
-        tail = self._stderr.close() if self._stderr is not None else None
+        tail = self._streams.close(reason)
         self._sink.down(reason, tail)
 
     def _signal(self, number: int) -> None:
