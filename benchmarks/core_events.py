@@ -48,7 +48,7 @@ CRASH = Crashed("RuntimeError", "benchmark crash")
 TICK = 0.001  # fake seconds between two events
 
 
-def _work() -> None:  # never run: the benchmark starts nothing
+def _work(*args: object) -> None:  # never run: the benchmark starts nothing
     """The children's start function."""
 
 

@@ -9,7 +9,7 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names load on first use
-    from otp_py import reasons, reports
+    from otp_py import observe, reasons, reports
     from otp_py._core.decider import Decider, Decision, OnExitCode, OnSignal
     from otp_py._core.intensity import (
         Budget,
@@ -41,6 +41,7 @@ if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names lo
         ChildRestartingError,
         ChildRunningError,
         DoNotRestart,
+        Ignore,
         IntensityExceededError,
         MaxChildrenError,
         NameTakenError,
@@ -66,6 +67,8 @@ if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names lo
         OFASupervisor,
         raise_ping_timeout,
     )
+    from otp_py.observe.jsonlog import JsonFormatter
+    from otp_py.observe.metrics import TreeMetrics
     from otp_py.partitions import partitioned
     from otp_py.runtime.api import AsyncSupervisor, Supervisor, run, start, supervise
     from otp_py.spec import ChildSpec, Heartbeat, LoopWatchdog, OutputCapture, SupervisorSpec
@@ -95,8 +98,10 @@ __all__ = [
     "ExponentialBackoff",
     "HandledExit",
     "Heartbeat",
+    "Ignore",
     "IntensityExceededError",
     "IntensityPolicy",
+    "JsonFormatter",
     "LoopWatchdog",
     "MaxChildrenError",
     "MaxRestartsExceededError",
@@ -129,11 +134,13 @@ __all__ = [
     "SupervisorExitError",
     "SupervisorNotRunningError",
     "SupervisorSpec",
+    "TreeMetrics",
     "Verdict",
     "__version__",
     "current_child",
     "heartbeat",
     "notify_ready",
+    "observe",
     "partitioned",
     "raise_ping_timeout",
     "reasons",
@@ -171,8 +178,10 @@ _WHERE: dict[str, str] = {
     "HandledExit": "otp_py._core.simulate",
     "Heartbeat": "otp_py.spec",
     "INFINITY": "otp_py._core.types",
+    "Ignore": "otp_py._errors",
     "IntensityExceededError": "otp_py._errors",
     "IntensityPolicy": "otp_py._core.intensity",
+    "JsonFormatter": "otp_py.observe.jsonlog",
     "LoopWatchdog": "otp_py.spec",
     "MaxChildrenError": "otp_py._errors",
     "MaxRestartsExceededError": "otp_py.compat",
@@ -206,6 +215,7 @@ _WHERE: dict[str, str] = {
     "SupervisorExitError": "otp_py._errors",
     "SupervisorNotRunningError": "otp_py._errors",
     "SupervisorSpec": "otp_py.spec",
+    "TreeMetrics": "otp_py.observe.metrics",
     "Verdict": "otp_py._core.intensity",
     "current_child": "otp_py.backends.context",
     "heartbeat": "otp_py.backends.context",
@@ -213,6 +223,7 @@ _WHERE: dict[str, str] = {
     "partitioned": "otp_py.partitions",
     "raise_ping_timeout": "otp_py.compat",
     "reasons": "otp_py.reasons",
+    "observe": "otp_py.observe",
     "reports": "otp_py.reports",
     "run": "otp_py.runtime.api",
     "simulate": "otp_py._core.simulate",
@@ -221,7 +232,7 @@ _WHERE: dict[str, str] = {
     "supervise": "otp_py.runtime.api",
     "wait_for_stop": "otp_py.backends.context",
 }
-_SUBMODULES = frozenset({"reasons", "reports"})
+_SUBMODULES = frozenset({"observe", "reasons", "reports"})
 
 
 def __getattr__(name: str) -> _typing.Any:

@@ -13,15 +13,19 @@ failure decider (:class:`DoNotRestart`, :class:`ShutdownTree`) steer the supervi
 
 from __future__ import annotations
 
-from typing import Any
+import pickle
+from collections.abc import Mapping
+from typing import Any, Final
 
 __all__ = [
+    "SPEC_ERROR_KINDS",
     "AlreadyPresentError",
     "AlreadyStartedError",
     "ChildNotFoundError",
     "ChildRestartingError",
     "ChildRunningError",
     "DoNotRestart",
+    "Ignore",
     "IntensityExceededError",
     "MaxChildrenError",
     "NameTakenError",
@@ -46,18 +50,86 @@ class SpecError(OtpError, ValueError):
 
     Raised where the spec is declared, never later in a restart loop. The message
     names the child (or supervisor) id and the field, says what was expected and what
-    was given; ``child_id`` and ``field`` carry the same facts for programs.
+    was given. The same facts are attributes, so a program can tell errors apart
+    without reading the text:
+
+    * ``child`` (also ``child_id``): the id of the child or supervisor at fault, or
+      None when the value has no child yet (a policy, a :class:`~otp_py.Heartbeat`).
+    * ``field``: the field at fault.
+    * ``kind``: what is wrong, a machine-readable name; OTP's reason where OTP has
+      one (``invalid_restart_type``, ``invalid_shutdown``, ``invalid_significant``,
+      ``invalid_strategy``, ``invalid_intensity``, ``invalid_period``,
+      ``invalid_auto_shutdown``, ``invalid_child_spec``, ``duplicate_child_name``,
+      ``bad_combination``, ``bad_start_spec``), else ``invalid_<field>``
+      (``invalid_child_id``, ``invalid_start``, ``invalid_heartbeat``...). See
+      :data:`SPEC_ERROR_KINDS`.
+    * ``value``: the offending value; for ``bad_combination``, the pairs
+      ``(field, value)`` that cannot go together, sorted by field, as OTP lists them.
     """
 
-    def __init__(self, child_id: object, field: str, message: str) -> None:
+    def __init__(
+        self, child_id: object, field: str, message: str, *, kind: str | None = None,
+        value: object = None,
+    ) -> None:
         self.child_id = child_id
         self.field = field
+        self.kind = kind if kind is not None else default_kind(field)
+        self.value = value
         self._detail = message
-        label = "spec" if child_id is None else f"child {child_id!r}"
+        label = "spec" if child_id is None else f"child {show_value(child_id)}"
         super().__init__(f"{label}: field {field!r}: {message}")
 
+    @property
+    def child(self) -> object:
+        """The id of the child at fault (the same as ``child_id``)."""
+        return self.child_id
+
     def __reduce__(self) -> tuple[Any, ...]:  # picklable, e.g. from a subtree's process
-        return (type(self), (self.child_id, self.field, self._detail))
+        value = self.value
+        try:
+            pickle.dumps(value)
+        except Exception:  # (a lambda, a local class...): keep what it looked like
+            value = repr(value)
+        return (_rebuild, (type(self), self.child_id, self.field, self._detail, self.kind,
+                           value))
+
+
+def _rebuild(cls: type[SpecError], child_id: object, field: str, message: str, kind: str,
+             value: object) -> SpecError:
+    return cls(child_id, field, message, kind=kind, value=value)
+
+
+def show_value(value: object, limit: int = 200) -> str:
+    """``repr(value)``, cut short: an id may be absurdly long, and its repr escapes
+    the control characters that would forge lines in a terminal or a log."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 5] + "...'"
+
+
+SPEC_ERROR_KINDS: Final[Mapping[str, str]] = {
+    "id": "invalid_child_id",
+    "start": "invalid_start",
+    "args": "invalid_start",
+    "kwargs": "invalid_start",
+    "restart": "invalid_restart_type",
+    "shutdown": "invalid_shutdown",
+    "significant": "invalid_significant",
+    "strategy": "invalid_strategy",
+    "intensity": "invalid_intensity",
+    "max_restarts": "invalid_intensity",
+    "period": "invalid_period",
+    "auto_shutdown": "invalid_auto_shutdown",
+}
+"""The :attr:`SpecError.kind` of a bad value of each field that has a kind of its
+own (OTP's reason where OTP has one); any other field ``f`` gives
+``invalid_f``. Besides these, ``duplicate_child_name``, ``bad_combination``,
+``invalid_child_spec`` (a child that is not a spec) and ``bad_start_spec`` (the
+children of a supervisor, as a whole) name problems of more than one value."""
+
+
+def default_kind(field: str) -> str:
+    """The :attr:`SpecError.kind` of a bad value of ``field`` alone."""
+    return SPEC_ERROR_KINDS.get(field, f"invalid_{field}")
 
 
 class SpecTypeError(SpecError, TypeError):
@@ -194,6 +266,18 @@ class Shutdown(Exception):  # noqa: N818 - named after OTP's exit reason
 
 class DoNotRestart(Exception):  # noqa: N818 - a sentinel, not an error
     """Raise in a child to end it without a restart, whatever its restart type."""
+
+
+class Ignore(Exception):  # noqa: N818 - named after OTP's ignore
+    """Raise in a child before it is up to decline its start (OTP's ``ignore``).
+
+    "Before it is up": before :func:`otp_py.notify_ready` in a child whose spec says
+    ``ready=True`` (a child without ``ready`` is up as soon as it is started, so it
+    cannot decline). The supervisor does not count it as a failure: the child is kept
+    with no process (``which_children`` shows ``"ignored"``) and can be started later
+    with ``restart_child``; a temporary child, or a child of a simple_one_for_one
+    supervisor, is forgotten. ``start_child`` and ``restart_child`` answer ``None``.
+    Raised after the child is up, it is an ordinary abnormal exit."""
 
 
 class ShutdownTree(Exception):  # noqa: N818 - a sentinel, not an error

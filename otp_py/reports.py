@@ -2,6 +2,7 @@
 
 from otp_py._core.reports import (
     ChildExited,
+    ChildIgnored,
     ChildStarted,
     ChildStartFailed,
     ChildTerminated,
@@ -18,6 +19,7 @@ from otp_py._core.reports import (
 
 __all__ = [
     "ChildExited",
+    "ChildIgnored",
     "ChildStartFailed",
     "ChildStarted",
     "ChildTerminated",

@@ -33,6 +33,7 @@ import attrs
 
 from otp_py._core.decider import Decider
 from otp_py._core.intensity import IntensityPolicy, SlidingWindow
+from otp_py._core.names import MAX_NAME_LENGTH, name_problem
 from otp_py._core.strategies import (
     OneForAll,
     OneForOne,
@@ -41,7 +42,7 @@ from otp_py._core.strategies import (
     SimpleOneForOne,
 )
 from otp_py._core.types import BRUTAL_KILL, INFINITY, AutoShutdown, BrutalKill, Restart
-from otp_py._errors import SpecError, SpecTypeError
+from otp_py._errors import SpecError, SpecTypeError, show_value
 
 __all__ = [
     "BACKENDS",
@@ -126,6 +127,12 @@ def _to_shutdown(value: Any) -> Any:
     return value
 
 
+def _to_infinity(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() == "infinity":
+        return INFINITY
+    return value
+
+
 def _to_argv(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -140,16 +147,28 @@ def _to_argv(value: Any) -> Any:
 # -- validation helpers, each naming the child and the field.
 
 
-def _fail(child_id: Any, field: str, expected: str, got: Any, *, type_error: bool = False) -> None:
+def _fail(child_id: Any, field: str, expected: str, got: Any, *, type_error: bool = False,
+          kind: str | None = None) -> None:
     cls = SpecTypeError if type_error else SpecError
-    raise cls(child_id, field, f"expected {expected}; got {got!r}")
+    raise cls(child_id, field, f"expected {expected}; got {show_value(got)}", kind=kind,
+              value=got)
+
+
+def _combination(child_id: str, field: str, message: str, **values: Any) -> SpecError:
+    """OTP's ``bad_combination``: each value is fine alone, not together."""
+    return SpecError(child_id, field, message, kind="bad_combination",
+                     value=tuple(sorted(values.items())))
 
 
 def _check_id(value: Any, owner: str) -> None:
     if not isinstance(value, str):
         _fail(None, "id", f"a non-empty string naming the {owner}", value, type_error=True)
-    if not value or "/" in value or value != value.strip():
-        _fail(None, "id", "a non-empty string without '/' or surrounding spaces", value)
+    problem = name_problem(value)
+    if problem is not None:
+        # The error names the id as given: its repr escapes what would forge a line.
+        raise SpecError(value, "id", f"an id is printable text of 1 to {MAX_NAME_LENGTH} "
+                        f"characters, without '/' or surrounding spaces; this one holds "
+                        f"{problem}", value=value)
 
 
 def _check_name(child_id: str, value: Any) -> None:
@@ -160,8 +179,11 @@ def _check_name(child_id: str, value: Any) -> None:
     if not isinstance(value, str):
         _fail(child_id, "name", "a string naming the child tree-wide, or None", value,
               type_error=True)
-    if not value or "/" in value or value != value.strip():
-        _fail(child_id, "name", "a non-empty name without '/' or surrounding spaces", value)
+    problem = name_problem(value)
+    if problem is not None:
+        raise SpecError(child_id, "name", f"a name is printable text of 1 to "
+                        f"{MAX_NAME_LENGTH} characters, without '/' or surrounding spaces; "
+                        f"{show_value(value)} holds {problem}", value=value)
 
 
 def _check_max_children(sup_id: str, value: Any, strategy: Any) -> None:
@@ -231,12 +253,13 @@ def _check_significant(child_id: str, significant: Any, restart: Restart) -> Non
     if not isinstance(significant, bool):
         _fail(child_id, "significant", "True or False", significant, type_error=True)
     if significant and restart is Restart.PERMANENT:
-        raise SpecError(
+        raise _combination(
             child_id,
             "significant",
             "a permanent child cannot be significant (OTP refuses "
             "{bad_combination, [{restart, permanent}, {significant, true}]}); "
             "make it transient or temporary",
+            restart=restart, significant=significant,
         )
 
 
@@ -250,10 +273,16 @@ class Heartbeat:
     the next ping) is *hung*: it is stopped (killed if it does not
     stop within its shutdown timeout), reported with a :class:`~otp_py.reasons.Hung`
     reason, and restarted per its restart type.
+
+    ``interval`` is at least 1 ms, and ``timeout`` at least ``interval``: a silence
+    is only noticed at a ping, so a shorter timeout could not be kept.
     """
 
     interval: float = attrs.field(default=2.0)
     timeout: float = attrs.field(default=30.0)
+
+    MIN_INTERVAL: ClassVar[float] = 0.001
+    """The shortest ``interval`` accepted: 1 ms (a ping per loop turn is a busy loop)."""
 
     def __attrs_post_init__(self) -> None:
         for field in ("interval", "timeout"):
@@ -263,6 +292,15 @@ class Heartbeat:
             if not -math.inf < value < math.inf or value <= 0:
                 _fail(None, field, "a positive, finite number of seconds", value)
             _check_not_absurd(None, field, value)
+        if self.interval < self.MIN_INTERVAL:
+            _fail(None, "interval", "at least 0.001 seconds (1 ms) between pings; a "
+                  "shorter interval only keeps the loop and the child busy answering",
+                  self.interval)
+        if self.timeout < self.interval:
+            raise SpecError(None, "timeout", f"Heartbeat.timeout ({self.timeout!r} s) must "
+                            f"be at least its interval ({self.interval!r} s): a missed ping "
+                            "is noticed at the next ping, so a shorter timeout cannot be "
+                            "honoured", value=self.timeout)
 
 
 
@@ -470,11 +508,16 @@ class ChildSpec:
 
     Fields:
 
-    * ``id``: unique among its siblings; no ``/`` (paths use it).
+    * ``id``: unique among its siblings; 1 to 255 printable characters, without
+      ``/`` (paths use it), control or format characters, line separators or
+      surrounding spaces (it becomes rows of ``otp-py status`` and log lines).
     * ``start``: the callable to run (``"process"``, ``"thread"``), a coroutine
       function (``"asyncio"``), or an argv (``"command"``: a list of strings, or one
       string split like a shell would).
-    * ``args``, ``kwargs``: arguments for ``start`` (callables only).
+    * ``args``, ``kwargs``: arguments for ``start`` (callables only), which every
+      backend calls as ``start(*args, **kwargs)``: a ``start`` whose signature
+      cannot take them is refused (a simple_one_for_one template may lack the
+      arguments each ``start_child`` appends; those are checked there).
     * ``restart``: :class:`Restart`, default permanent.
     * ``shutdown``: seconds to wait after a graceful stop before killing,
       :data:`INFINITY` or :data:`BRUTAL_KILL`; default 5 s, as OTP.
@@ -486,11 +529,14 @@ class ChildSpec:
     * ``process_class`` (process): a :class:`multiprocessing.Process` subclass to
       instantiate instead (it brings its own start method).
     * ``stop_signal`` (command): the signal that asks it to stop; default SIGTERM.
+      Not SIGKILL or SIGSTOP, which cannot ask: ``shutdown=BRUTAL_KILL`` kills.
     * ``cwd``, ``env`` (command): working directory and extra environment.
     * ``ready``: the child calls :func:`otp_py.notify_ready` when it is up; the
       supervisor waits for it (at most ``start_timeout`` seconds) before starting
       the next sibling.
-    * ``start_timeout``: seconds to wait for readiness; default 30.
+    * ``start_timeout``: seconds to wait for readiness; default 30; :data:`INFINITY`
+      (or ``"infinity"``) waits forever. A float infinity not written INFINITY is
+      refused, as the mark of an overflow or a unit mistake.
     * ``heartbeat`` (process, thread): a :class:`Heartbeat`.
     * ``decider``: a :class:`~otp_py.Decider` mapping what happened (exception types,
       exit codes, signals) to what to do; default: the supervisor's, else OTP's table.
@@ -520,7 +566,7 @@ class ChildSpec:
     cwd: str | None = attrs.field(default=None)
     env: Mapping[str, str] | None = attrs.field(default=None, converter=_to_dict, hash=False)
     ready: bool = attrs.field(default=False)
-    start_timeout: float = attrs.field(default=30.0)
+    start_timeout: float = attrs.field(default=30.0, converter=_to_infinity)
     heartbeat: Heartbeat | None = attrs.field(default=None)
     decider: Decider | None = attrs.field(default=None)
     capture_stderr: bool = attrs.field(default=True)
@@ -546,11 +592,16 @@ class ChildSpec:
             _fail(cid, "kwargs", "a mapping of keyword-argument names to values", self.kwargs,
                   type_error=True)
         if backend == "command" and (self.args or self.kwargs):
-            raise SpecError(cid, "args" if self.args else "kwargs", "a command child takes its "
-                            "arguments in its argv ('start'), not in args/kwargs")
+            field = "args" if self.args else "kwargs"
+            raise _combination(cid, field, "a command child takes its arguments in its argv "
+                               "('start'), not in args/kwargs",
+                               backend=backend, **{field: getattr(self, field)})
+        if backend != "command":
+            check_binds(self, partial=True)
+        # (in OTP's order: restart type, significant, shutdown)
         _check_restart(cid, self.restart)
-        _check_shutdown(cid, self.shutdown)
         _check_significant(cid, self.significant, self.restart)
+        _check_shutdown(cid, self.shutdown)
         _check_decider(cid, self.decider)
         _check_output(cid, self.output, backend)
         if not isinstance(self.capture_stderr, bool):
@@ -580,49 +631,51 @@ class ChildSpec:
             _fail(cid, "start", "a coroutine function (async def) for an asyncio child", start,
                   type_error=True)
         if backend != "asyncio" and is_coroutine:
-            raise SpecError(cid, "start", f"{start!r} is a coroutine function, which only the "
-                            f"asyncio backend can run; got backend={backend!r}")
+            raise _combination(cid, "start", f"{start!r} is a coroutine function, which only "
+                               f"the asyncio backend can run; got backend={backend!r}",
+                               backend=backend, start=start)
         if _is_generator_function(start):  # calling it runs nothing: the child would
             raise SpecError(cid, "start", f"{start!r} is a generator function: calling it "
                             "only makes a generator, so the child would end at once; give "
-                            "a function that does the work")
+                            "a function that does the work", value=start)
 
     def _check_backend_options(self, backend: str) -> None:
         cid = self.id
         if self.start_method is not None:
             if backend != "process":
-                raise SpecError(cid, "start_method", f"only process children have a start "
-                                f"method; this child's backend is {backend!r}")
+                raise _combination(cid, "start_method", f"only process children have a start "
+                                   f"method; this child's backend is {backend!r}",
+                                   backend=backend, start_method=self.start_method)
             if self.start_method not in START_METHODS:
                 _fail(cid, "start_method", "one of " + ", ".join(map(repr, START_METHODS)),
                       self.start_method, type_error=not isinstance(self.start_method, str))
         if self.stop_signal is not None:
             if backend != "command":
-                raise SpecError(cid, "stop_signal", f"only command children take a stop "
-                                f"signal; this child's backend is {backend!r}")
-            is_int = isinstance(self.stop_signal, int) and not isinstance(self.stop_signal, bool)
-            try:
-                signal.Signals(self.stop_signal)
-            except (ValueError, TypeError):
-                _fail(cid, "stop_signal", "a signal number such as signal.SIGTERM",
-                      self.stop_signal, type_error=not is_int)
+                raise _combination(cid, "stop_signal", f"only command children take a stop "
+                                   f"signal; this child's backend is {backend!r}",
+                                   backend=backend, stop_signal=self.stop_signal)
+            self._check_stop_signal()
         if self.process_class is not None:
             if backend != "process":
-                raise SpecError(cid, "process_class", f"only process children take a process "
-                                f"class; this child's backend is {backend!r}")
+                raise _combination(cid, "process_class", f"only process children take a "
+                                   f"process class; this child's backend is {backend!r}",
+                                   backend=backend, process_class=self.process_class)
             if not (isinstance(self.process_class, type)
                     and issubclass(self.process_class, BaseProcess)):
                 _fail(cid, "process_class", "a multiprocessing.Process subclass",
                       self.process_class, type_error=True)
             if self.start_method is not None:
-                raise SpecError(cid, "start_method", "a process_class brings its own start "
-                                "method; give one or the other")
+                raise _combination(cid, "start_method", "a process_class brings its own start "
+                                   "method; give one or the other",
+                                   process_class=self.process_class,
+                                   start_method=self.start_method)
         if backend == "process" and self.start_method != "fork" and self.process_class is None:
             self._check_picklable()
         for field in ("cwd", "env"):
             if getattr(self, field) is not None and backend != "command":
-                raise SpecError(cid, field, f"only command children take {field!r}; this "
-                                f"child's backend is {backend!r}")
+                raise _combination(cid, field, f"only command children take {field!r}; this "
+                                   f"child's backend is {backend!r}",
+                                   backend=backend, **{field: getattr(self, field)})
         if self.cwd is not None and not isinstance(self.cwd, str):
             _fail(cid, "cwd", "a directory path (str)", self.cwd, type_error=True)
         if self.env is not None and not (
@@ -637,16 +690,42 @@ class ChildSpec:
         if not isinstance(self.ready, bool):
             _fail(cid, "ready", "True or False", self.ready, type_error=True)
         if self.ready and backend == "command":
-            raise SpecError(cid, "ready", "command children cannot signal readiness; "
-                            "leave ready=False")
+            raise _combination(cid, "ready", "command children cannot signal readiness; "
+                               "leave ready=False", backend=backend, ready=self.ready)
         _check_timeout(cid, "start_timeout", self.start_timeout)
+        if self.start_timeout == math.inf and self.start_timeout is not INFINITY:
+            raise SpecError(cid, "start_timeout", "an infinite start_timeout (waiting for "
+                            "readiness forever) is written INFINITY, the library's constant "
+                            "(or 'infinity'); a float infinity here is taken for a mistake "
+                            "(an overflow, a unit error)", value=self.start_timeout)
         if self.heartbeat is not None:
             if not isinstance(self.heartbeat, Heartbeat):
                 _fail(cid, "heartbeat", "a Heartbeat(interval, timeout) or None",
                       self.heartbeat, type_error=True)
             if backend not in ("process", "thread"):
-                raise SpecError(cid, "heartbeat", f"only process and thread children answer "
-                                f"heartbeats; this child's backend is {backend!r}")
+                raise _combination(cid, "heartbeat", f"only process and thread children "
+                                   f"answer heartbeats; this child's backend is {backend!r}",
+                                   backend=backend, heartbeat=self.heartbeat)
+
+    def _check_stop_signal(self) -> None:
+        cid, value = self.id, self.stop_signal
+        assert value is not None
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        try:
+            signum = signal.Signals(value)
+        except (ValueError, TypeError):
+            _fail(cid, "stop_signal", "a signal number such as signal.SIGTERM", value,
+                  type_error=not is_int)
+            return
+        if signum in (signal.SIGKILL, signal.SIGSTOP):
+            what = ("cannot be caught, so it kills without the cleanup a stop signal allows"
+                    if signum == signal.SIGKILL else
+                    "pauses the program instead of asking it to stop, so every stop would "
+                    "wait out the shutdown timeout")
+            raise SpecError(cid, "stop_signal", f"{signum.name} {what}; to kill at once, "
+                            "give shutdown=BRUTAL_KILL ('brutal_kill' in a tree file) and "
+                            "leave stop_signal a signal the program can handle, such as "
+                            "SIGTERM", value=value)
 
     def _check_picklable(self) -> None:
         method = self.start_method or "forkserver"
@@ -658,7 +737,7 @@ class ChildSpec:
                 raise SpecError(
                     self.id, field, f"must be picklable to reach a {method!r} child process "
                     f"(define functions at module level, or use start_method='fork'); "
-                    f"pickling {value!r} failed: {exc}") from None
+                    f"pickling {value!r} failed: {exc}", value=value) from None
 
     # -- named constructors for the common shapes
 
@@ -683,8 +762,14 @@ class ChildSpec:
         return cls(id=id, start=argv, backend="command", **fields)
 
     def with_extra_args(self, extra: Sequence[Any]) -> ChildSpec:
-        """This spec with ``extra`` appended to ``args`` (simple_one_for_one)."""
-        return attrs.evolve(self, args=(*self.args, *extra))
+        """This spec with ``extra`` appended to ``args`` (simple_one_for_one).
+
+        Raises :class:`~otp_py.SpecError` if ``start`` cannot be called with the
+        arguments it now has."""
+        spec = attrs.evolve(self, args=(*self.args, *extra))
+        if spec.backend != "command":
+            check_binds(spec, partial=False)
+        return spec
 
 
 def _is_async_callable(obj: Any) -> bool:
@@ -702,6 +787,50 @@ def _is_generator_function(obj: Any) -> bool:
     while isinstance(obj, functools.partial):
         obj = obj.func
     return inspect.isgeneratorfunction(obj) or inspect.isasyncgenfunction(obj)
+
+
+@functools.lru_cache(maxsize=512)
+def _signature(start: Any) -> inspect.Signature | None:
+    """``start``'s signature, None if it has none; cached, as a simple_one_for_one
+    template is checked at every start_child and computing one is the slow part."""
+    try:
+        return inspect.signature(start)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_binds(spec: ChildSpec, *, partial: bool) -> None:
+    """Refuse a ``spec`` whose ``start`` cannot be called with its ``args`` and
+    ``kwargs``, as every backend calls it: ``start(*args, **kwargs)`` (a thread child
+    reads its stop token, and any child its context, through :mod:`otp_py`, not
+    through arguments). Without this, the mistake surfaces as a ``TypeError`` at each
+    start, and the supervisor restarts the child until it gives up.
+
+    ``partial`` allows missing arguments: a simple_one_for_one template gets the rest
+    from each ``start_child``, where the full check is made. A callable without a
+    signature (some builtins) cannot be checked, and is accepted."""
+    start, args, kwargs = spec.start, spec.args, spec.kwargs
+    try:
+        signature = _signature(start)
+    except TypeError:  # unhashable: not worth a cache
+        signature = _signature.__wrapped__(start)
+    if signature is None:
+        return
+    bind = signature.bind_partial if partial else signature.bind
+    try:
+        bind(*args, **kwargs)
+    except TypeError as exc:
+        value: Any
+        try:
+            signature.bind_partial(*args)
+        except TypeError:
+            field, value = "args", args
+        else:
+            field, value = ("kwargs", kwargs) if kwargs else ("args", args)
+        name = getattr(start, "__qualname__", None) or repr(start)
+        raise SpecError(spec.id, field, f"{name}{signature} cannot be called with "
+                        f"args={show_value(args)} and kwargs={show_value(kwargs)}: {exc}",
+                        kind="invalid_start", value=value) from None
 
 
 def _infer_backend(start: Any) -> str:
@@ -803,25 +932,29 @@ class SupervisorSpec:
         sid = self.id
         if not isinstance(self.children, tuple):
             _fail(sid, "children", "a list of ChildSpec and SupervisorSpec values",
-                  self.children, type_error=True)
+                  self.children, type_error=True, kind="bad_start_spec")
         seen: set[str] = set()
         for child in self.children:
             if not isinstance(child, ChildSpec | SupervisorSpec):
                 _fail(sid, "children", "ChildSpec or SupervisorSpec values", child,
-                      type_error=True)
+                      type_error=True, kind="invalid_child_spec")
             if child.id in seen:
                 raise SpecError(child.id, "id", f"duplicate id among the children of "
-                                f"supervisor {sid!r}; sibling ids must be unique")
+                                f"supervisor {sid!r}; sibling ids must be unique",
+                                kind="duplicate_child_name", value=child.id)
             seen.add(child.id)
-            check_nested(child)
+            check_nested(child, template=self.strategy.dynamic)
             if child.significant and self.auto_shutdown is AutoShutdown.NEVER:
-                raise SpecError(child.id, "significant", f"significant=True needs "
-                                f"auto_shutdown other than 'never' on supervisor {sid!r} "
-                                "(OTP refuses {bad_combination, [{auto_shutdown, never}, "
-                                "{significant, true}]})")
+                raise _combination(child.id, "significant", f"significant=True needs "
+                                   f"auto_shutdown other than 'never' on supervisor {sid!r} "
+                                   "(OTP refuses {bad_combination, [{auto_shutdown, never}, "
+                                   "{significant, true}]})",
+                                   auto_shutdown=self.auto_shutdown,
+                                   significant=child.significant)
         if self.strategy.dynamic and len(self.children) != 1:
             raise SpecError(sid, "children", f"a simple_one_for_one supervisor needs exactly "
-                            f"one child template; got {len(self.children)} children")
+                            f"one child template; got {len(self.children)} children",
+                            kind="bad_start_spec", value=self.children)
 
     @property
     def template(self) -> ChildSpec | SupervisorSpec:
@@ -841,12 +974,16 @@ class SupervisorSpec:
 AnySpec = ChildSpec | SupervisorSpec
 
 
-def check_nested(spec: AnySpec) -> None:
+def check_nested(spec: AnySpec, *, template: bool = False) -> None:
     """Refuse what a spec cannot be as a nested child (in ``children`` or given to
-    ``start_child``): a supervisor on its parent's loop with a watchdog of its own."""
+    ``start_child``): a supervisor on its parent's loop with a watchdog of its own, or
+    a worker whose ``start`` cannot be called with its arguments (a
+    simple_one_for_one ``template`` may still lack the ones ``start_child`` gives)."""
     if isinstance(spec, SupervisorSpec) and spec.watchdog is not None \
             and spec.backend == "inline":
-        raise SpecError(spec.id, "watchdog", "a nested supervisor runs on its parent's "
-                        "event loop, which only the tree's root can watch: set watchdog= "
-                        "on the root (or give this supervisor backend='process', a loop of "
-                        "its own)")
+        raise _combination(spec.id, "watchdog", "a nested supervisor runs on its parent's "
+                           "event loop, which only the tree's root can watch: set watchdog= "
+                           "on the root (or give this supervisor backend='process', a loop "
+                           "of its own)", backend=spec.backend, watchdog=spec.watchdog)
+    if isinstance(spec, ChildSpec) and spec.backend != "command" and not template:
+        check_binds(spec, partial=False)

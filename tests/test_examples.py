@@ -218,6 +218,27 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "(at most 2 allowed)",
         "t=3.000 root: started workers (restart 1)",
     ],
+    "production_metrics.py": [
+        'otp_py_children{state="running",supervisor="root",tree="root"} 2',
+        'otp_py_child_up{backend="command",child="flaky",supervisor="root",tree="root"} 1',
+        'otp_py_child_restarts_total{backend="command",child="flaky",supervisor="root",'
+        'tree="root"} 2',
+        'otp_py_child_exits_total{backend="command",child="flaky",reason="error",'
+        'supervisor="root",tree="root"} 2',
+        'otp_py_restart_budget_used_ratio{supervisor="root",tree="root"} 0.4',
+    ],
+    "production_json_logs.py": [
+        re.compile(r'\{"time": "[-\d]+T[:.\d]+Z", "level": "info", "logger": "otp_py", '
+                   r'"event": "child_started", "tree": "root", "supervisor": "root", '
+                   r'"child": "fetch", .*"restarts": 0, .*"message": "root: started fetch"\}'),
+        re.compile(r'\{"time": "[-\d]+T[:.\d]+Z", "level": "error", "logger": "otp_py", '
+                   r'"event": "child_exited", "tree": "root", "supervisor": "root", '
+                   r'"child": "fetch", "reason": "ConnectionError: upstream refused the '
+                   r'connection", "reason_kind": "error", "outcome": "restart", .*'
+                   r'"pid": \d+, "traceback": "Traceback .*ConnectionError: upstream refused '
+                   r'the connection\\n", "message": .*\}'),
+        re.compile(r'\{.*"event": "child_started", .*"restarts": 1, .*\}'),
+    ],
     "howto_shared_budget.py": [
         "    t=2.000 root/pools/pool0: started conn (restart 2)",
         "    t=2.000 root/pools/pool0: giving up after conn failed: 4 restarts within 10 s "

@@ -10,7 +10,7 @@ import types
 import pytest
 
 import otp_py
-from otp_py import reasons, reports
+from otp_py import observe, reasons, reports
 
 EXPECTED_ALL = sorted(
     [
@@ -40,8 +40,10 @@ EXPECTED_ALL = sorted(
         "HandledExit",
         "Heartbeat",
         "INFINITY",
+        "Ignore",
         "IntensityExceededError",
         "IntensityPolicy",
+        "JsonFormatter",
         "MaxChildrenError",
         "MaxRestartsExceededError",
         "NameTakenError",
@@ -71,11 +73,13 @@ EXPECTED_ALL = sorted(
         "SupervisorExitError",
         "SupervisorNotRunningError",
         "SupervisorSpec",
+        "TreeMetrics",
         "Verdict",
         "__version__",
         "current_child",
         "heartbeat",
         "notify_ready",
+        "observe",
         "raise_ping_timeout",
         "reasons",
         "reports",
@@ -96,6 +100,7 @@ EXPECTED_REASONS = sorted(
         "Exited",
         "FailedToStartChild",
         "Hung",
+        "Ignored",
         "Killed",
         "NO_TERM",
         "NoRestart",
@@ -112,6 +117,7 @@ EXPECTED_REASONS = sorted(
 EXPECTED_REPORTS = sorted(
     [
         "ChildExited",
+        "ChildIgnored",
         "ChildStartFailed",
         "ChildStarted",
         "ChildTerminated",
@@ -127,10 +133,24 @@ EXPECTED_REPORTS = sorted(
     ]
 )
 
+EXPECTED_OBSERVE = sorted(
+    [
+        "EXIT_REASONS",
+        "FIELDS",
+        "JsonFormatter",
+        "MetricsServer",
+        "TreeMetrics",
+        "exit_reason_label",
+        "report_fields",
+        "serve_metrics",
+    ]
+)
+
 PUBLIC_MODULES = [
     pytest.param(otp_py, EXPECTED_ALL, id="otp_py"),
     pytest.param(reasons, EXPECTED_REASONS, id="otp_py.reasons"),
     pytest.param(reports, EXPECTED_REPORTS, id="otp_py.reports"),
+    pytest.param(observe, EXPECTED_OBSERVE, id="otp_py.observe"),
 ]
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "CancelTimer",
     "ChildDown",
     "ChildHung",
+    "ChildIgnored",
     "ChildStartFailed",
     "ChildUp",
     "CountChildren",
@@ -87,6 +88,15 @@ class ChildStartFailed(Event):
 
     ref: int
     reason: ExitReason
+
+
+@attrs.define(slots=True)
+class ChildIgnored(Event):
+    """The start attempt ``ref`` declined to start (OTP's ``ignore``): the child said
+    so before it was up, and nothing of it is left running. It is not a failure: the
+    child is kept with no process (or forgotten, if temporary or dynamic)."""
+
+    ref: int
 
 
 @attrs.define(slots=True)
@@ -215,7 +225,8 @@ class Action:
 
 @attrs.define(slots=True)
 class StartChild(Action):
-    """Start ``spec`` as ``ref``; answer with :class:`ChildUp` or :class:`ChildStartFailed`.
+    """Start ``spec`` as ``ref``; answer with :class:`ChildUp`, :class:`ChildStartFailed`
+    or :class:`ChildIgnored`.
 
     ``child_id`` names it in reports (for dynamic children, their generated id)."""
 

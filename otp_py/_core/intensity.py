@@ -9,7 +9,10 @@ the budget every time the restart table says a child must restart:
   with reason ``shutdown``, escalating to its parent);
 * ``budget.on_started(child_id, now)`` is told of every successful start, so policies
   that reset after a stable period know each child's uptime;
-* ``budget.forget(child_id)`` drops a child that left the supervisor.
+* ``budget.forget(child_id)`` drops a child that left the supervisor;
+* ``budget.used_ratio(now)`` says, without changing anything, how much of the
+  budget is used at ``now`` (for metrics and alerts): 0 when nothing counts against
+  it, 1 when the next restart gives up; None for policies that never give up.
 
 A restart counts when it is *decided*: when the failure is handled, not when a
 delayed start finally runs. A failed restart that is retried counts again, as in OTP.
@@ -31,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from otp_py._core.names import MAX_NAME_LENGTH, name_problem
 from otp_py._errors import SpecError, SpecTypeError
 
 __all__ = [
@@ -97,6 +101,13 @@ class Budget(ABC):
     def forget(self, child_id: str) -> None:  # noqa: B027 - optional hook
         """A child left the supervisor; drop whatever is kept about it."""
 
+    def used_ratio(self, now: float) -> float | None:
+        """How close the budget is to giving up at ``now``: the restarts that still
+        count divided by the restarts allowed, so 1.0 means the next restart is
+        refused. A pure query (nothing is pruned or recorded). None, the default,
+        means the policy never gives up on its own (a backoff, a decaying count)."""
+        return None
+
     def held(self, now: float) -> float:
         """Seconds that a restart already delayed, now due, must still wait: a pause
         that a later failure extended (suture's re-armed backoff). The supervisor
@@ -129,18 +140,22 @@ def _number(
     owner: str, field: str, value: Any, *, minimum: float, inclusive: bool, finite: bool = True
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecTypeError(None, field, f"{owner}.{field} must be a number; got {value!r}")
+        raise SpecTypeError(None, field, f"{owner}.{field} must be a number; got {value!r}",
+                            value=value)
     nan = isinstance(value, float) and math.isnan(value)  # (no float() of a huge int)
     if nan or (finite and not -math.inf < value < math.inf):
-        raise SpecError(None, field, f"{owner}.{field} must be a finite number; got {value!r}")
+        raise SpecError(None, field, f"{owner}.{field} must be a finite number; got {value!r}",
+                        value=value)
     too_small = value < minimum if inclusive else value <= minimum
     if too_small:
         bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-        raise SpecError(None, field, f"{owner}.{field} must be {bound}; got {value!r}")
+        raise SpecError(None, field, f"{owner}.{field} must be {bound}; got {value!r}",
+                        value=value)
     try:
         return float(value)
     except OverflowError:  # an int too large for a float
-        raise SpecError(None, field, f"{owner}.{field} is too large; got {value!r}") from None
+        raise SpecError(None, field, f"{owner}.{field} is too large; got {value!r}",
+                        value=value) from None
 
 
 @attrs.frozen
@@ -152,21 +167,31 @@ class SlidingWindow(IntensityPolicy):
     ``t >= now - period``; the new restart is added, and the supervisor gives up when
     the count then exceeds ``max_restarts``. ``SlidingWindow(0, 5)`` gives up on the
     first failure. The default, ``SlidingWindow(1, 5)``, is OTP's default (intensity
-    1, period 5). OTP stamps restarts in whole seconds; otp_py uses the exact time.
+    1, period 5).
+
+    ``resolution``: OTP stamps each restart with the whole second it happened in
+    (``erlang:monotonic_time(second)``), so two restarts up to almost ``period + 1``
+    seconds apart can share a window. By default (``None``) otp_py uses the exact
+    time; ``resolution=1.0`` stamps as OTP does (time ``t`` counts as
+    ``floor(t / resolution)`` units of ``resolution`` seconds of the supervisor's
+    monotonic clock), for a tree that must decide exactly as its Erlang original.
     """
 
     max_restarts: int = attrs.field(default=1)
     period: float = attrs.field(default=5.0)
+    resolution: float | None = attrs.field(default=None, kw_only=True)
 
     @max_restarts.validator
     def _check_max(self, _: Any, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SpecTypeError(
-                None, "max_restarts", f"SlidingWindow.max_restarts must be an int; got {value!r}"
+                None, "max_restarts", f"SlidingWindow.max_restarts must be an int; got {value!r}",
+                value=value,
             )
         if value < 0:
             raise SpecError(
-                None, "max_restarts", f"SlidingWindow.max_restarts must be >= 0; got {value!r}"
+                None, "max_restarts", f"SlidingWindow.max_restarts must be >= 0; got {value!r}",
+                value=value,
             )
 
     @period.validator
@@ -174,10 +199,20 @@ class SlidingWindow(IntensityPolicy):
         _number("SlidingWindow", "period", value, minimum=0, inclusive=False)
         if value > _MAX_SECONDS:
             raise SpecError(None, "period", f"SlidingWindow.period must be at most a year "
-                            f"({_MAX_SECONDS:.0f} s; seconds, not milliseconds); got {value!r}")
+                            f"({_MAX_SECONDS:.0f} s; seconds, not milliseconds); got {value!r}",
+                            value=value)
+
+    @resolution.validator
+    def _check_resolution(self, _: Any, value: Any) -> None:
+        if value is not None:
+            _number("SlidingWindow", "resolution", value, minimum=0, inclusive=False)
+            if value > _MAX_SECONDS:
+                raise SpecError(None, "resolution", "SlidingWindow.resolution must be at "
+                                f"most a year; got {value!r}")
 
     def budget(self, random: RandomSource) -> Budget:
-        return _WindowBudget(self.max_restarts, float(self.period))
+        unit = None if self.resolution is None else float(self.resolution)
+        return _WindowBudget(self.max_restarts, float(self.period), unit)
 
     def describe(self) -> str:
         noun = "restart" if self.max_restarts == 1 else "restarts"
@@ -185,14 +220,17 @@ class SlidingWindow(IntensityPolicy):
 
 
 class _WindowBudget(Budget):
-    __slots__ = ("_max", "_period", "_times")
+    __slots__ = ("_max", "_period", "_times", "_unit")
 
-    def __init__(self, max_restarts: int, period: float) -> None:
+    def __init__(self, max_restarts: int, period: float, unit: float | None = None) -> None:
         self._max = max_restarts
         self._period = period
+        self._unit = unit
         self._times: deque[float] = deque()
 
     def on_failure(self, child_id: str, now: float) -> Verdict:
+        if self._unit is not None:  # OTP's stamps: the whole unit ``now`` falls in
+            now = math.floor(now / self._unit) * self._unit
         times = self._times
         threshold = now - self._period
         while times and times[0] < threshold:
@@ -205,6 +243,17 @@ class _WindowBudget(Budget):
             f"{count} {'restart' if count == 1 else 'restarts'} within {self._period:g} s "
             f"(at most {self._max} allowed)"
         )
+
+    def used_ratio(self, now: float) -> float | None:
+        if self._max == 0:
+            return 1.0  # the first restart already gives up
+        threshold = now - self._period
+        counted = 0
+        for stamp in reversed(self._times):  # newest first; at most max + 1 of them
+            if stamp < threshold:
+                break
+            counted += 1
+        return min(counted / self._max, 1.0)
 
 
 @attrs.frozen
@@ -441,6 +490,11 @@ class _CombinedBudget(Budget):
         for part in self._parts:
             part.forget(child_id)
 
+    def used_ratio(self, now: float) -> float | None:
+        # The part closest to giving up is the one that will.
+        ratios = [r for r in (part.used_ratio(now) for part in self._parts) if r is not None]
+        return max(ratios) if ratios else None
+
     def held(self, now: float) -> float:
         return max((part.held(now) for part in self._parts), default=0.0)
 
@@ -466,7 +520,12 @@ class SharedBudget(IntensityPolicy):
     def _check_name(self, _: Any, value: Any) -> None:
         if not isinstance(value, str) or not value:
             raise SpecTypeError(None, "name", f"SharedBudget.name must be a non-empty string; "
-                                f"got {value!r}")
+                                f"got {value!r}", value=value)
+        problem = name_problem(value)
+        if problem is not None:  # it is shown in reports and the tree view, as ids are
+            raise SpecError(None, "name", f"SharedBudget.name is printable text of 1 to "
+                            f"{MAX_NAME_LENGTH} characters, without '/' or surrounding "
+                            f"spaces; {value!r} holds {problem}", value=value)
 
     @policy.validator
     def _check_policy(self, _: Any, value: Any) -> None:
@@ -500,6 +559,9 @@ class ScopedBudget(Budget):
 
     def forget(self, child_id: str) -> None:
         self._inner.forget(self._prefix + child_id)
+
+    def used_ratio(self, now: float) -> float | None:
+        return self._inner.used_ratio(now)
 
     def held(self, now: float) -> float:
         return self._inner.held(now)

@@ -26,6 +26,7 @@ __all__ = [
     "Exited",
     "FailedToStartChild",
     "Hung",
+    "Ignored",
     "Killed",
     "NoRestart",
     "Normal",
@@ -235,6 +236,23 @@ class Abnormal(ExitReason):
 
     def __str__(self) -> str:
         return str(self.term)
+
+
+@attrs.frozen
+class Ignored(ExitReason):
+    """The child raised :class:`otp_py.Ignore`: OTP's ``ignore``.
+
+    Raised before the child is up (before :func:`otp_py.notify_ready`, for a child
+    whose spec says ``ready=True``), it declines the start: the backend's report of
+    this reason becomes the core's ``ChildIgnored`` event, never an exit. Raised
+    later, the start has already counted, so there is nothing left to decline: it is
+    an abnormal exit like any other, and says why."""
+
+    message: str = ""
+
+    def __str__(self) -> str:
+        detail = f": {self.message}" if self.message else ""
+        return f"ignore raised after the child was up (ignore only declines a start){detail}"
 
 
 @attrs.frozen

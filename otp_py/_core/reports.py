@@ -16,6 +16,7 @@ from otp_py._core.reasons import ExitReason
 
 __all__ = [
     "ChildExited",
+    "ChildIgnored",
     "ChildStartFailed",
     "ChildStarted",
     "ChildTerminated",
@@ -90,6 +91,9 @@ class ChildStarted(Report):
     child_id: str = ""
     is_supervisor: bool = False
     restarts: int = 0
+    backend: str = ""
+    """The spec's backend (``"process"``, ``"command"``, ...; ``"inline"`` or
+    ``"process"`` for a nested supervisor), so listeners can label by it."""
 
     def describe(self) -> str:
         again = f" (restart {self.restarts})" if self.restarts else ""
@@ -103,9 +107,27 @@ class ChildStartFailed(Report):
     child_id: str = ""
     reason: ExitReason | None = None
     is_supervisor: bool = False
+    backend: str = ""
+    """The spec's backend, as in :class:`ChildStarted`."""
 
     def describe(self) -> str:
         return f"{self.where}: {self.child_id} failed to start: {self.reason}"
+
+
+@attrs.frozen
+class ChildIgnored(Report):
+    """A start attempt returned OTP's ``ignore`` (the child raised
+    :class:`otp_py.Ignore` before it was up). ``kept``: the child stays, with no
+    process (``which_children`` says ``"ignored"``); False when it was forgotten (a
+    temporary child, or a child of a simple_one_for_one supervisor)."""
+
+    child_id: str = ""
+    is_supervisor: bool = False
+    kept: bool = True
+
+    def describe(self) -> str:
+        then = "kept, not running" if self.kept else "forgotten"
+        return f"{self.where}: {self.child_id} ignored its start; {then}"
 
 
 @attrs.frozen

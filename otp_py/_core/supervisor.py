@@ -27,6 +27,12 @@ The semantics are those of OTP's ``supervisor.erl`` (OTP 25), rule for rule:
   (its parent sees a child exit). Otherwise the strategy's plan runs: siblings stopped
   one by one in the plan's order, then children started one by one. A temporary child
   the plan stopped is forgotten, not restarted.
+* **A start that declines** (OTP's ``ignore``: the runtime reports ``ChildIgnored``)
+  is not a failure. The child is kept with no process (``which_children`` shows it
+  ``"ignored"``, OTP's ``undefined``) and the supervisor goes on; a temporary child,
+  and a child of a simple_one_for_one supervisor, is forgotten instead. This holds
+  at init, for ``start_child`` and ``restart_child`` (which answer ``None``: OTP's
+  ``{ok, undefined}``) and for a restart (already charged to the budget; no retry).
 * **A restart that fails** leaves the child *restarting* and queues a retry behind
   whatever is already waiting (OTP's ``try_again_restart`` cast); the retry counts
   against the budget again.
@@ -76,6 +82,7 @@ from otp_py._core.reasons import (
     Abnormal,
     ExitReason,
     FailedToStartChild,
+    Ignored,
     Killed,
     Shutdown,
     StartTimeout,
@@ -111,13 +118,17 @@ RESTARTING: Final = "restarting"
 WAITING: Final = "waiting"
 STARTING: Final = "starting"
 STOPPING: Final = "stopping"
+IGNORED: Final = "ignored"  # shown for a stopped child whose last start declined
+
+_IGNORED: Final = Ignored()  # what _start returns for a start that declined
 
 
 @attrs.frozen
 class ChildInfo:
     """One row of ``which_children``: the child's id, its state (``"running"``,
-    ``"restarting"``, ``"stopped"``), whether it is a supervisor, its spec, and how
-    many times it has been restarted."""
+    ``"restarting"``, ``"stopped"``, or ``"ignored"`` when its last start declined:
+    the last two are OTP's ``undefined``), whether it is a supervisor, its spec, and
+    how many times it has been restarted."""
 
     id: str
     state: str
@@ -151,6 +162,7 @@ class _Child:
     __slots__ = (
         "history",
         "id",
+        "ignored",
         "ref",
         "restarts",
         "spec",
@@ -168,6 +180,7 @@ class _Child:
         self.timer: int | None = None  # a pending backoff restart
         self.restarts = 0
         self.history: deque[rp.ExitRecord] | None = None
+        self.ignored = False  # its last start declined (OTP's ignore)
 
     @property
     def restart(self) -> Restart:
@@ -332,7 +345,7 @@ class SupervisorCore:
     def _accepts(self, event: ev.Event) -> bool:
         wait = self._wait
         if isinstance(wait, _AwaitStart):
-            if isinstance(event, ev.ChildUp | ev.ChildStartFailed):
+            if isinstance(event, ev.ChildUp | ev.ChildStartFailed | ev.ChildIgnored):
                 return event.ref == wait.ref
             return isinstance(event, ev.TimerFired) and event.token == wait.timer
         if isinstance(wait, _AwaitDown):
@@ -425,7 +438,9 @@ class SupervisorCore:
                 self._children[spec.id] = _Child(spec.id, spec)
             for child in list(self._children.values()):
                 reason = yield from self._start(child)
-                if reason is not None:
+                if reason is _IGNORED:
+                    self._ignored(child)
+                elif reason is not None:
                     if child.restart is Restart.TEMPORARY:
                         self._remove(child)
                     yield from self._terminate_all()
@@ -438,8 +453,11 @@ class SupervisorCore:
     # ----------------------------------------------------- starting and stopping
 
     def _start(self, child: _Child) -> Generator[Any, Any, ExitReason | None]:
-        """Start ``child`` and wait until it is up. Returns None, or why it failed."""
+        """Start ``child`` and wait until it is up. Returns None, or why it failed,
+        or ``_IGNORED`` if it declined (the caller keeps or forgets it: see
+        :meth:`_ignored`)."""
         ref = next(self._refs)
+        child.ignored = False
         child.ref = ref
         child.state = STARTING
         self._by_ref[ref] = child
@@ -466,12 +484,19 @@ class SupervisorCore:
                     f"intensity policy {self.spec.intensity!r} raised {exc!r} on the start "
                     f"of {child.id!r}")))
             self._outbox.append(ev.Emit(rp.ChildStarted(
-                self.path, now, child.id, spec.is_supervisor, child.restarts
+                self.path, now, child.id, spec.is_supervisor, child.restarts, spec.backend
             )))
             return None
         del self._by_ref[ref]
         child.ref = None
         child.state = STOPPED
+        if isinstance(event, ev.ChildIgnored):
+            if timer is not None:
+                self._outbox.append(ev.CancelTimer(timer))
+            child.ignored = True
+            self._emit(rp.ChildIgnored, child_id=child.id, is_supervisor=spec.is_supervisor,
+                       kept=not self._forgets_ignored(child))
+            return _IGNORED
         if isinstance(event, ev.ChildStartFailed):
             if timer is not None:
                 self._outbox.append(ev.CancelTimer(timer))
@@ -484,8 +509,20 @@ class SupervisorCore:
             child_id=child.id,
             reason=reason,
             is_supervisor=spec.is_supervisor,
+            backend=spec.backend,
         )
         return reason
+
+    def _forgets_ignored(self, child: _Child) -> bool:
+        """OTP keeps a child whose start said ignore (with no pid), except a temporary
+        one and a dynamic one (simple_one_for_one stores only children with a pid)."""
+        return self._dynamic or child.restart is Restart.TEMPORARY
+
+    def _ignored(self, child: _Child) -> None:
+        """``child``'s start (at init, in a restart) declined: forget it, or keep it
+        not running."""
+        if self._forgets_ignored(child):
+            self._remove(child)
 
     def _terminate(
         self, child: _Child, *, report: bool = True
@@ -805,7 +842,9 @@ class SupervisorCore:
     def _start_one(self, child: _Child) -> Job:
         """The plan of one_for_one and simple_one_for_one: start just this child."""
         reason = yield from self._start(child)
-        if reason is not None:
+        if reason is _IGNORED:
+            self._ignored(child)  # not running; no retry (OTP: set_pid(undefined))
+        elif reason is not None:
             child.state = RESTARTING
             self._deferred.append(_Retry(child.id))
 
@@ -815,7 +854,9 @@ class SupervisorCore:
             if child is None or child.state not in (STOPPED, WAITING, RESTARTING):
                 continue
             reason = yield from self._start(child)
-            if reason is not None:
+            if reason is _IGNORED:
+                self._ignored(child)  # as OTP's start_children: the rest still start
+            elif reason is not None:
                 # As OTP: this child retries later; the rest of the plan stays stopped.
                 child.state = RESTARTING
                 for rest in ids[index + 1 :]:
@@ -943,7 +984,9 @@ class SupervisorCore:
 
     def _get_childspec(self, call: ev.Call, request: ev.GetChildSpec) -> None:
         child = self._children.get(request.child_id)
-        if child is None:
+        if child is None and self._dynamic and request.child_id == self._template.id:
+            self._reply(call, self._template)  # OTP: a simple_one_for_one's one spec
+        elif child is None:
             self._reply(call, error=self._not_found(request.child_id))
         else:
             self._reply(call, child.spec)
@@ -998,13 +1041,18 @@ class SupervisorCore:
         if spec.significant and self._auto is AutoShutdown.NEVER:
             self._reply(call, error=SpecError(spec.id, "significant", "significant=True needs "
                                               f"auto_shutdown other than 'never' on supervisor "
-                                              f"{self.where!r}"))
+                                              f"{self.where!r}", kind="bad_combination",
+                                              value=(("auto_shutdown", self._auto),
+                                                     ("significant", True))))
             return None
         existing = self._children.get(spec.id)
         if existing is not None:
-            if existing.state == STOPPED:
+            # OTP: already_started only for a child with a pid; one with none
+            # (terminated, ignored) or restarting (a failed restart queued) is present.
+            if existing.state != RUNNING:
                 self._reply(call, error=AlreadyPresentError(
-                    f"child {spec.id!r} is already present (stopped) under {self.where!r}"))
+                    f"child {spec.id!r} is already present ({self._info(existing).state}, "
+                    f"not running) under {self.where!r}"))
             else:
                 self._reply(call, error=AlreadyStartedError(
                     f"child {spec.id!r} is already started under {self.where!r}"))
@@ -1013,7 +1061,12 @@ class SupervisorCore:
 
     def _start_child_job(self, call: ev.Call, child: _Child) -> Job:
         reason = yield from self._start(child)
-        if reason is None:
+        if reason is _IGNORED:
+            # OTP's {ok, undefined}: kept with no process, unless forgotten
+            if not self._forgets_ignored(child):
+                self._children[child.id] = child
+            self._reply(call, None)
+        elif reason is None:
             self._children[child.id] = child
             self._reply(call, child.id)
         else:
@@ -1049,7 +1102,10 @@ class SupervisorCore:
 
     def _restart_child_job(self, call: ev.Call, child: _Child) -> Job:
         reason = yield from self._start(child)
-        if reason is None:
+        if reason is _IGNORED:
+            self._ignored(child)
+            self._reply(call, None)  # OTP's {ok, undefined}: it stays not running
+        elif reason is None:
             self._reply(call, child.id)
         else:
             self._reply(call, error=StartChildError(child.id, reason))
@@ -1092,6 +1148,8 @@ class SupervisorCore:
 
     def _info(self, child: _Child) -> ChildInfo:
         state = RESTARTING if child.state == WAITING else child.state
+        if state == STOPPED and child.ignored:
+            state = IGNORED
         return ChildInfo(
             child.id, state, child.spec.is_supervisor, child.spec, child.restarts, child.ref
         )
@@ -1116,6 +1174,16 @@ class SupervisorCore:
         if child is None or child.history is None:
             return ()
         return tuple(child.history)
+
+    def budget_used(self, now: float) -> float | None:
+        """How much of the restart budget is used at ``now`` (see
+        :meth:`~otp_py.Budget.used_ratio`): 1.0 means the next restart gives up. A
+        pure query, for metrics; a policy whose query raises reads as None."""
+        try:
+            ratio = self._budget.used_ratio(now)
+        except Exception:  # a user policy's bug must not break a scrape
+            return None
+        return None if ratio is None else float(ratio)
 
     @property
     def busy(self) -> bool:

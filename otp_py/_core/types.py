@@ -62,8 +62,21 @@ class BrutalKill:
 BRUTAL_KILL: Final = BrutalKill()
 """Kill the child at once (OTP's ``brutal_kill``)."""
 
-INFINITY: Final = math.inf
-"""Wait for the child to stop for as long as it takes (OTP's ``infinity``)."""
+class _Infinity(float):
+    """``math.inf`` as the library's own constant: equal to any float infinity, but
+    told apart by identity (``start_timeout`` refuses a float infinity that was not
+    written :data:`INFINITY`), and unpickled as the same object."""
+
+    def __new__(cls) -> _Infinity:
+        return super().__new__(cls, math.inf)
+
+    def __reduce__(self) -> str:
+        return "INFINITY"
+
+
+INFINITY: Final[float] = _Infinity()
+"""Wait for as long as it takes (OTP's ``infinity``): a ``shutdown`` or a
+``start_timeout``. A float equal to ``math.inf``."""
 
 ShutdownTimeout = float | BrutalKill
 """A child's ``shutdown``: seconds to wait after a graceful stop request before

@@ -31,7 +31,9 @@ class ChildSink(Protocol):
         """The child is up (and ready, if its spec asks it to signal readiness)."""
 
     def start_failed(self, reason: ExitReason) -> None:
-        """The child failed before it was up; nothing of it is left running."""
+        """The child failed before it was up; nothing of it is left running. An
+        :class:`~otp_py.reasons.Ignored` reason (it raised :class:`otp_py.Ignore`)
+        means it declined: the runtime tells the core so, not a failure."""
 
     def down(self, reason: ExitReason, stderr: str | None = None) -> None:
         """The child has ended and been reaped; ``stderr`` is the tail of its

@@ -10,6 +10,7 @@ from otp_py._core.reasons import (
     Crashed,
     Exited,
     ExitReason,
+    Ignored,
     Killed,
     NoRestart,
     Normal,
@@ -18,7 +19,7 @@ from otp_py._core.reasons import (
     TreeShutdown,
     class_names,
 )
-from otp_py._errors import DoNotRestart, ShutdownTree
+from otp_py._errors import DoNotRestart, Ignore, ShutdownTree
 from otp_py._errors import Shutdown as ShutdownException
 
 __all__ = ["ExitWith", "from_exception", "from_status", "signal_name"]
@@ -36,6 +37,8 @@ def from_exception(exc: BaseException, *, with_traceback: bool = True) -> ExitRe
     """The exit reason of a child that raised ``exc``.
 
     :class:`otp_py.Shutdown` gives ``shutdown`` / ``{shutdown, term}``;
+    :class:`otp_py.Ignore` gives :class:`~otp_py.reasons.Ignored` (before the child is
+    up, the runtime turns it into a declined start);
     ``SystemExit`` with status 0 or None is ``normal``, with another status an
     :class:`~otp_py.reasons.Exited`; anything else is a crash with its traceback.
     """
@@ -47,6 +50,8 @@ def from_exception(exc: BaseException, *, with_traceback: bool = True) -> ExitRe
         return NoRestart(str(exc))
     if isinstance(exc, ShutdownTree):
         return TreeShutdown(str(exc))
+    if isinstance(exc, Ignore):
+        return Ignored(str(exc))
     if isinstance(exc, SystemExit):
         code = exc.code
         if code is None or code == 0:

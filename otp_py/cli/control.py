@@ -469,7 +469,7 @@ class ControlServer:
         sup, spec, _ = self._tree
         parent, child_id, info = await self._locate(request)
         full = "/".join(p for p in (spec.id, parent, child_id) if p)
-        if info.state == "stopped":
+        if info.state in ("stopped", "ignored"):
             return {"ok": True, "message": f"{full} is already stopped"}
         await sup.terminate_child(f"{parent}/{child_id}" if parent else child_id)
         return {"ok": True, "message": f"terminated {full}"}
@@ -491,7 +491,8 @@ class ControlServer:
                 raise ControlError(f"{full} is temporary: terminating it forgets it, so it "
                                    "cannot be restarted")
             await sup.terminate_child(relative)
-        await sup.restart_child(relative)
+        if await sup.restart_child(relative) is None:  # its start said otp.Ignore
+            return {"ok": True, "message": f"{full} ignored its start; not running"}
         return {"ok": True, "message": f"restarted {full}"}
 
 

@@ -53,6 +53,15 @@ def _count(text: str) -> int:
     return value
 
 
+def _address(text: str) -> tuple[str, int]:
+    from otp_py.observe.metrics import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     from otp_py.cli.view import VIEW_MODES
 
@@ -68,6 +77,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="refresh the tree table at most every SECONDS (default 2)")
     parser.add_argument("--max-children", type=_count, default=20, metavar="N",
                         help="show at most N children per supervisor (default 20; 0: all)")
+    parser.add_argument("--metrics", type=_address, metavar="HOST:PORT",
+                        help="serve Prometheus metrics at http://HOST:PORT/metrics (port 0: "
+                             "any free port; needs pip install 'otp_py[metrics]')")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="json: each event as one JSON object a line on stdout, notes "
+                             "likewise on stderr, no tree table (overrides --view)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--socket", metavar="PATH",
                        help=f"listen for 'otp-py status' and 'otp-py ctl' on PATH (default: "
@@ -207,7 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
          intro: Sequence[str] = ()) -> int:
     from otp_py.cli.runner import RunOptions, run_tree
-    from otp_py.cli.view import make_view
+    from otp_py.cli.view import View, make_view
 
     spec, log_dir = _with_capture(spec, args)
     server = None
@@ -220,7 +235,12 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
     if server is not None:
         hint += f"  ·  in another terminal: {PROG} status, {PROG} ctl restart PATH"
     try:
-        view = make_view(args.view, max_children=args.max_children or None, hint=hint)
+        if args.log_format == "json":
+            from otp_py.cli.jsonview import JsonView
+
+            view: View = JsonView(sys.stdout, sys.stderr)
+        else:
+            view = make_view(args.view, max_children=args.max_children or None, hint=hint)
     except BaseException:
         if server is not None:
             server.close_now()
@@ -229,7 +249,8 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
         view.note(line)
     if log_dir is not None:
         view.note(f"logs in {log_dir} ({PROG} logs PATH [-f])")
-    options = RunOptions(duration=args.duration, interval=args.interval, control=server)
+    options = RunOptions(duration=args.duration, interval=args.interval, control=server,
+                         metrics=args.metrics)
     return run_tree(spec, view, options)
 
 

@@ -24,6 +24,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import attrs
@@ -31,7 +32,7 @@ import attrs
 import otp_py as otp
 from otp_py.cli.control import ControlServer
 from otp_py.cli.dump import state_dump, write_detached
-from otp_py.cli.errors import EXIT_FAILED, EXIT_OK, CliError
+from otp_py.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError
 from otp_py.cli.render import duration
 from otp_py.cli.snapshot import Recorder, count_specs, snapshot
 from otp_py.cli.view import View
@@ -55,6 +56,8 @@ class RunOptions:
     """Seconds between two refreshes of the tree table."""
     control: ControlServer | None = None
     """The control server, bound but not yet serving (None: no control socket)."""
+    metrics: tuple[str, int] | None = None
+    """Where to serve Prometheus metrics (None: nowhere)."""
 
 
 def run_tree(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int:
@@ -123,9 +126,15 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
     view.note(f"starting tree {spec.id!r} ({supervisors} supervisor"
               f"{'s' if supervisors != 1 else ''}, {workers} worker{'s' if workers != 1 else ''})")
     started = time.monotonic()
+    server = None
     try:
-        async with otp.supervise(spec, on_report=recorder) as sup:
+        metrics, listener = _metrics(options, recorder)
+        async with otp.supervise(spec, on_report=listener) as sup:
             running.append(sup)
+            if metrics is not None and options.metrics is not None:
+                server = _serve_metrics(metrics, sup, options.metrics)
+                host, port = server.address
+                view.note(f"metrics at http://{host}:{port}/metrics")
             if control is not None:
                 await control.serve(sup, spec, recorder, lambda: request_stop("ctl stop"))
                 view.note(f"control socket {control.path} (otp-py status, otp-py ctl)")
@@ -139,6 +148,8 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
     except otp.SupervisorExitError as exc:  # gave up, or failed to start
         raise CliError(str(exc).splitlines()[0], code=EXIT_FAILED) from None
     finally:
+        if server is not None:
+            server.close()
         if control is not None:
             await control.close()
         for signum in HANDLED_SIGNALS:
@@ -147,6 +158,37 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
             task.cancel()
     view.note(f"tree {spec.id!r} ended: {reason} (after {duration(time.monotonic() - started)})")
     return EXIT_OK
+
+
+def _metrics(options: RunOptions, recorder: Recorder
+             ) -> tuple[Any, Callable[[otp.reports.Report], None]]:
+    """The metrics collector (when asked for) and the listener that feeds it and the
+    recorder alike."""
+    if options.metrics is None:
+        return None, recorder
+    from otp_py.observe import TreeMetrics
+
+    try:
+        metrics = TreeMetrics()
+    except ImportError as exc:
+        raise CliError(str(exc), code=EXIT_USAGE) from None
+
+    def both(report: otp.reports.Report) -> None:
+        recorder(report)
+        metrics(report)
+
+    return metrics, both
+
+
+def _serve_metrics(metrics: Any, sup: otp.AsyncSupervisor, where: tuple[str, int]) -> Any:
+    from otp_py.observe import serve_metrics
+
+    metrics.watch(sup)
+    try:
+        return serve_metrics(metrics, *where)
+    except OSError as exc:
+        raise CliError(f"cannot serve metrics on {where[0]}:{where[1]}: {exc.strerror or exc}",
+                       code=EXIT_USAGE) from None
 
 
 async def _until_done(sup: otp.AsyncSupervisor, tree_id: str, stop: asyncio.Event,

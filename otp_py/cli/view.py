@@ -107,6 +107,7 @@ _STATE_STYLES: Final = {
     "starting": "cyan",
     "stopping": "yellow",
     "stopped": "red",
+    "ignored": "dim",
 }
 
 

@@ -174,23 +174,33 @@ def heartbeat(check_interval: Any, ping_timeout: Any) -> otp.Heartbeat | None:
       but never started it, so no ping ever timed out; a timeout that is already
       over (or never comes) cannot mean more than that here.
     * ``check_interval`` 0: Celery polled without pausing; the pings go every
-      :data:`MIN_CHECK_INTERVAL` seconds. Over :data:`YEAR`: a year.
+      :data:`MIN_CHECK_INTERVAL` seconds. Under 1 ms: every 1 ms, the shortest
+      interval of a :class:`~otp_py.Heartbeat`. Over :data:`YEAR`: a year.
+    * ``ping_timeout`` under ``check_interval``: the interval (a silence is noticed
+      at the next ping either way).
     * ``check_interval`` negative or NaN: refused with
       :class:`~otp_py.SpecError`, as Celery's ``time.sleep()`` refused it when its
       ``start()`` ran.
     """
     if _is_number(check_interval) and check_interval == 0:
         interval: Any = MIN_CHECK_INTERVAL
+    elif _is_number(check_interval) and 0 < check_interval < otp.Heartbeat.MIN_INTERVAL:
+        interval = otp.Heartbeat.MIN_INTERVAL  # as often as pings may go
     elif _is_number(check_interval) and check_interval > YEAR:
         interval = YEAR
     else:
         interval = check_interval
-    checked = otp.Heartbeat(interval=interval)  # refuses a bad interval, with pings or not
+    # (refuses a bad interval, with pings or not)
+    checked = otp.Heartbeat(interval=interval, timeout=interval)
     timeout = ping_timeout
     if timeout is None or (
         _is_number(timeout) and (math.isnan(timeout) or not 0 < timeout <= YEAR)
     ):
         return None
+    if _is_number(timeout) and timeout < checked.interval:
+        # A silence is noticed at the next ping: a shorter timeout means the interval,
+        # and a Heartbeat says it so.
+        timeout = checked.interval
     return otp.Heartbeat(interval=checked.interval, timeout=timeout)
 
 

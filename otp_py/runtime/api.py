@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from otp_py._core import events as ev
 from otp_py._core.arguments import check_tree_arguments
-from otp_py._core.names import declared_names
+from otp_py._core.names import MAX_NAME_LENGTH, declared_names, name_problem
 from otp_py._core.partition import partition_of
 from otp_py._core.reasons import ExitReason
 from otp_py._core.reports import ExitRecord
@@ -38,9 +38,12 @@ from otp_py._errors import (
     ChildNotFoundError,
     IntensityExceededError,
     NotSupportedError,
+    SpecError,
     SupervisorExitError,
     SupervisorNotRunningError,
+    show_value,
 )
+from otp_py.runtime import loop as loops
 from otp_py.runtime.guardian import Guardian
 from otp_py.runtime.tree import Listener, Tree
 from otp_py.spec import ChildSpec, SupervisorSpec, check_nested
@@ -67,9 +70,11 @@ def _split(base: tuple[str, ...], path: Any) -> tuple[tuple[str, ...], str]:
 def _check_name(name: Any) -> None:
     if not isinstance(name, str):
         raise TypeError(f"a child's name must be a string; got {name!r}")
-    if not name or "/" in name or name != name.strip():
-        raise ValueError(f"a child's name must be non-empty, without '/' or surrounding "
-                         f"spaces; got {name!r}")
+    problem = name_problem(name)  # the rule of ids: a name is shown as they are
+    if problem is not None:
+        raise SpecError(None, "name", f"start_child(name=): a name is printable text of 1 "
+                        f"to {MAX_NAME_LENGTH} characters, without '/' or surrounding "
+                        f"spaces; {show_value(name)} holds {problem}", value=name)
 
 
 def _sup_path(base: tuple[str, ...], path: Any) -> tuple[str, ...]:
@@ -130,8 +135,9 @@ class AsyncSupervisor:
         args: tuple[Any, ...] = (),
         supervisor: str = "",
         name: str | None = None,
-    ) -> str:
-        """Add and start a child; return its id.
+    ) -> str | None:
+        """Add and start a child; return its id, or None if its start declined
+        (it raised :class:`~otp_py.Ignore`: OTP's ``{ok, undefined}``).
 
         For a static supervisor pass a :class:`~otp_py.ChildSpec` (or
         :class:`~otp_py.SupervisorSpec`); for a simple_one_for_one supervisor pass the
@@ -163,7 +169,7 @@ class AsyncSupervisor:
         request = ev.StartChildRequest(spec=spec, extra_args=tuple(args), name=name)
         registry = self._tree.names
         if not names:
-            result: str = await self._tree.call(sup_path, request)
+            result: str | None = await self._tree.call(sup_path, request)
             return result
         await registry.claim(names, self._holds)
         try:
@@ -171,7 +177,9 @@ class AsyncSupervisor:
         except BaseException:
             registry.release(names)
             raise
-        if spec is not None:  # the paths under the new child: from its own id down
+        if result is None and spec is None:  # a dynamic child that ignored: not kept
+            registry.release(names)
+        elif spec is not None:  # the paths under the new child: from its own id down
             registry.register({n: (*sup_path, *p) for n, p in names.items()})
         else:
             registry.register({n: (*sup_path, result) for n in names})
@@ -250,11 +258,12 @@ class AsyncSupervisor:
         sup, child = _split(self.path, path)
         await self._tree.call(sup, ev.TerminateChild(child))
 
-    async def restart_child(self, path: str) -> str:
-        """Start a stopped child again. Raises :class:`~otp_py.ChildRunningError`,
+    async def restart_child(self, path: str) -> str | None:
+        """Start a stopped child again; return its id, or None if its start declined
+        (:class:`~otp_py.Ignore`). Raises :class:`~otp_py.ChildRunningError`,
         :class:`~otp_py.ChildRestartingError`, :class:`~otp_py.ChildNotFoundError`."""
         sup, child = _split(self.path, path)
-        result: str = await self._tree.call(sup, ev.RestartChild(child))
+        result: str | None = await self._tree.call(sup, ev.RestartChild(child))
         return result
 
     async def delete_child(self, path: str) -> None:
@@ -274,6 +283,16 @@ class AsyncSupervisor:
         sup, child = _split(self.path, path)
         result: tuple[ExitRecord, ...] = await self._tree.call(sup, ev.GetChildHistory(child))
         return result
+
+    def restart_budgets(self) -> dict[str, float | None]:
+        """How much of its restart budget each supervisor at or under this one has
+        used, now, by path (``"root/pool"``): the restarts that still count in its
+        window over the restarts allowed, so 1.0 means its next restart gives up (and
+        it falls back as the window passes); None for a policy that never gives up.
+        Supervisors inside a subtree that runs in its own process are not included.
+        Call it on the tree's loop (it reads and returns at once)."""
+        return {"/".join(path): ratio
+                for path, ratio in self._tree.budgets_used(self.path).items()}
 
     async def stop(self) -> ExitReason:
         """Stop the whole tree in order and wait for it; return the root's reason."""
@@ -365,7 +384,7 @@ class Supervisor:
         args: tuple[Any, ...] = (),
         supervisor: str = "",
         name: str | None = None,
-    ) -> str:
+    ) -> str | None:
         """See :meth:`AsyncSupervisor.start_child`."""
         return self._call(
             self._async.start_child(spec, args=args, supervisor=supervisor, name=name)
@@ -393,7 +412,7 @@ class Supervisor:
         """See :meth:`AsyncSupervisor.terminate_child`."""
         self._call(self._async.terminate_child(path))
 
-    def restart_child(self, path: str) -> str:
+    def restart_child(self, path: str) -> str | None:
         """See :meth:`AsyncSupervisor.restart_child`."""
         return self._call(self._async.restart_child(path))
 
@@ -408,6 +427,11 @@ class Supervisor:
     def child_history(self, path: str) -> tuple[ExitRecord, ...]:
         """See :meth:`AsyncSupervisor.child_history`."""
         return self._call(self._async.child_history(path))
+
+    def restart_budgets(self, timeout: float | None = None) -> dict[str, float | None]:
+        """See :meth:`AsyncSupervisor.restart_budgets`. Raises :class:`TimeoutError`
+        if the tree's loop does not answer within ``timeout`` seconds (it is blocked)."""
+        return self._call(_in_loop(self._async.restart_budgets), timeout)
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(report)`` for every report, on the tree's thread."""
@@ -542,7 +566,7 @@ def run(
     when the root gave up and :class:`~otp_py.SupervisorExitError` when it failed to
     start or ended abnormally."""
     check_tree_arguments("run", spec, random=random, on_report=on_report)
-    return asyncio.run(_run(spec, handle_signals, random, on_report))
+    return loops.run(_run(spec, handle_signals, random, on_report))
 
 
 async def _run(
@@ -600,7 +624,7 @@ def start(
             box.setdefault("error", exc)
         finally:
             ready.set()
-            _close_loop(loop)
+            loops.close(loop)
 
     thread = threading.Thread(target=main, name=name, daemon=True)
     thread.start()
@@ -658,17 +682,3 @@ async def _serve(
     await asyncio.shield(tree.initialized)
     ready.set()
     await asyncio.shield(tree.done)
-
-
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    try:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.run_until_complete(loop.shutdown_default_executor())
-    finally:
-        loop.close()
-

@@ -33,8 +33,10 @@ import attrs
 from otp_py._core import events as ev
 from otp_py._core.reasons import Abnormal, ExitReason, Normal
 from otp_py._core.reports import Report
+from otp_py._core.types import INFINITY
 from otp_py.backends.context import ChildContext, current_child, notify_ready
 from otp_py.backends.reasons import ExitWith
+from otp_py.runtime import loop as loops
 from otp_py.runtime.guardian import Guardian
 from otp_py.runtime.output import inherit
 from otp_py.runtime.tree import Tree
@@ -222,7 +224,7 @@ def subtree_main(spec: Any) -> None:
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        reason = asyncio.run(main())
+        reason = loops.run(main())
     finally:
         if forwarder is not None:
             forwarder.close()
@@ -246,6 +248,6 @@ def as_process_child(spec: Any, output: OutputCapture | None = None) -> ChildSpe
         significant=spec.significant,
         backend="process",
         ready=True,
-        start_timeout=float("inf"),
+        start_timeout=INFINITY,
         output=OutputCapture(enabled=False),
     )

@@ -28,7 +28,7 @@ import attrs
 from otp_py._core import events as ev
 from otp_py._core import reports as rp
 from otp_py._core.names import declared_names
-from otp_py._core.reasons import ExitReason, Killed
+from otp_py._core.reasons import ExitReason, Ignored, Killed
 from otp_py._core.supervisor import SupervisorCore
 from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends.base import BackendEnv, Runner
@@ -91,7 +91,7 @@ class _Sink:
 
     def start_failed(self, reason: ExitReason) -> None:
         self._finish()
-        event = ev.ChildStartFailed(self.ref, reason)
+        event = _start_result(self.ref, reason)
         if self.starting:  # failed at once: queued behind what already waits
             self.node.tree.post_soon(self.node, event)
         else:
@@ -114,6 +114,14 @@ class _Sink:
 
     def report(self, report: rp.Report) -> None:
         self.node.tree.deliver(report)
+
+
+def _start_result(ref: int, reason: ExitReason) -> ev.Event:
+    """What a start that ended before the child was up means to the core: the child
+    raised :class:`otp_py.Ignore` (OTP's ``ignore``: it declines), or it failed."""
+    if isinstance(reason, Ignored):
+        return ev.ChildIgnored(ref)
+    return ev.ChildStartFailed(ref, reason)
 
 
 class Node:
@@ -240,7 +248,7 @@ class Node:
         except Exception as exc:  # a start that raised is a failed start, not a crash
             sink.finished = True
             self.tree.runner_ended()
-            self.tree.post_soon(self, ev.ChildStartFailed(action.ref, from_exception(exc)))
+            self.tree.post_soon(self, _start_result(action.ref, from_exception(exc)))
             return
         finally:
             sink.starting = False
@@ -467,6 +475,16 @@ class Tree:
         node.calls[request_id] = future
         self.post(node, ev.Call(request_id, request))
         return await future
+
+    def budgets_used(self, under: tuple[str, ...] = ()) -> dict[tuple[str, ...], float | None]:
+        """The restart budget used by each supervisor running in this process at or
+        under ``under`` (see ``SupervisorCore.budget_used``), read now, from the loop's
+        thread. Read directly, not through the mailbox: a supervisor busy with a
+        restart still answers, and the answer changes nothing."""
+        now = self.loop.time()
+        size = len(under)
+        return {path: node.core.budget_used(now) for path, node in list(self.nodes.items())
+                if path[:size] == under}
 
     def with_details(self, path: tuple[str, ...], infos: list[Any]) -> list[Any]:
         """``which_children`` rows of the supervisor at ``path``, each with what its

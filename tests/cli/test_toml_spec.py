@@ -220,6 +220,37 @@ def test_problems_name_their_place(text: str, expected: str) -> None:
     assert problems(text) == [expected]
 
 
+@pytest.mark.parametrize(("text", "line", "says"), [
+    pytest.param('[[children]]\nid = "web\\nroot running"\ncommand = "ls"\n', 2,
+                 "U+000A", id="newline-in-an-id"),
+    pytest.param('id = "\\u202eroot"\n', 1, "RIGHT-TO-LEFT OVERRIDE", id="bidi-in-the-root-id"),
+    pytest.param('[[children]]\nid = "a"\ncommand = "ls"\n\nstop_signal = "KILL"\n', 5,
+                 "shutdown=BRUTAL_KILL ('brutal_kill' in a tree file)", id="stop-signal-kill"),
+    pytest.param('[[children]]\nid = "a"\nstart = "os:getcwd"\nbackend = "thread"\n'
+                 'args = [1]\n', 5, "too many positional arguments", id="args-it-cannot-take"),
+    pytest.param('[[children]]\nid = "a"\nstart = "os:getcwd"\nbackend = "thread"\n'
+                 'start_timeout = inf\n', 5, "INFINITY", id="start-timeout-inf"),
+    pytest.param('[[children]]\nid = "a"\nstart = "os:getcwd"\nbackend = "thread"\n'
+                 'heartbeat = { interval = 2, timeout = 1 }\n', 5, "at least its interval",
+                 id="heartbeat-timeout-under-interval"),
+])
+def test_hostile_or_careless_values_are_reported_at_their_line(
+    text: str, line: int, says: str
+) -> None:
+    [problem] = problems(text)
+    assert problem.startswith(f"t.toml:{line}: "), problem
+    assert says in problem
+    assert problem.isprintable(), problem
+
+
+def test_an_infinite_start_timeout_is_written_infinity() -> None:
+    spec = load('[[children]]\nid = "a"\nstart = "os:getcwd"\nbackend = "thread"\n'
+                'ready = true\nstart_timeout = "infinity"\n')
+    child = spec.children[0]
+    assert isinstance(child, otp.ChildSpec)
+    assert child.start_timeout is otp.INFINITY
+
+
 def test_lines_of_sub_tables_dotted_keys_and_inline_tables() -> None:
     text = """\
 id = "root"

@@ -58,7 +58,7 @@ def gap(first: tuple[Any, ...], then: tuple[Any, ...]) -> float:
 # -- the class and its parameters ---------------------------------------------------
 
 PARAMETERS = {
-    "target": targets.run_forever,
+    "target": targets.echo,
     "args": [1, 2],
     "kwargs": {"a": 1},
     "ping_timeout": 7,
@@ -92,7 +92,7 @@ def test_parameter_is_readable_as_attribute(name: str) -> None:
 
 
 def test_defaults() -> None:
-    sup = otp.OFASupervisor(targets.run_forever)
+    sup = otp.OFASupervisor(targets.forever)
     assert sup.args == [] and sup.kwargs == {}
     assert (sup.ping_timeout, sup.join_timeout, sup.check_interval) == (30, 2, 2)
     assert (sup.max_restart_freq, sup.max_restart_freq_time) == (3, 10)
@@ -141,7 +141,7 @@ def test_it_is_a_one_for_all_supervisor_over_one_process_child() -> None:
     ],
 )
 def test_invalid_parameters_are_refused_where_written(params: dict[str, Any], field: str) -> None:
-    params = {"target": targets.run_forever, **params}
+    params = {"target": targets.forever, **params}
     with pytest.raises(otp.SpecError) as info:
         otp.OFASupervisor(**params)
     assert info.value.field == field

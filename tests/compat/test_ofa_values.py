@@ -33,7 +33,7 @@ INF = math.inf
 
 
 def spec(**params: Any) -> otp.SupervisorSpec:
-    return otp.OFASupervisor(targets.run_forever, **params).to_spec()
+    return otp.OFASupervisor(targets.forever, **params).to_spec()
 
 
 def child(**params: Any) -> otp.ChildSpec:
@@ -78,7 +78,7 @@ def test_restart_frequency_value_is_accepted_with_celerys_meaning(
     freq: Any, time: Any, check: Any, expected: otp.IntensityPolicy
 ) -> None:
     sup = otp.OFASupervisor(
-        targets.run_forever,
+        targets.forever,
         max_restart_freq=freq,
         max_restart_freq_time=time,
         check_interval=check,
@@ -125,9 +125,11 @@ def test_values_whose_check_is_never_true_never_give_up(params: dict[str, Any]) 
     ("check", "ping", "expected"),
     [
         pytest.param(2, 30, otp.Heartbeat(2, 30), id="documented-defaults"),
-        pytest.param(0.5, 0.1, otp.Heartbeat(0.5, 0.1), id="fractions"),
+        pytest.param(0.5, 0.1, otp.Heartbeat(0.5, 0.5), id="ping-under-check-is-the-check"),
+        pytest.param(0.5, 0.7, otp.Heartbeat(0.5, 0.7), id="fractions"),
+        pytest.param(0.0002, 30, otp.Heartbeat(0.001, 30), id="check-under-1ms-is-1ms"),
         pytest.param(0, 30, otp.Heartbeat(MIN_CHECK_INTERVAL, 30), id="check-zero-polls"),
-        pytest.param(2 * YEAR, 30, otp.Heartbeat(YEAR, 30), id="check-over-a-year"),
+        pytest.param(2 * YEAR, 30, otp.Heartbeat(YEAR, YEAR), id="check-over-a-year"),
         pytest.param(2, 0, None, id="ping-zero-no-pings"),
         pytest.param(2, -1, None, id="ping-negative-no-pings"),
         pytest.param(2, None, None, id="ping-none-no-pings"),
@@ -145,13 +147,13 @@ def test_ping_value_is_accepted_with_celerys_meaning(
 @pytest.mark.parametrize("check", [-1, -0.5, NAN, "2"])
 def test_check_interval_that_celerys_sleep_refused_is_refused(check: Any) -> None:
     with pytest.raises(otp.SpecError) as info:
-        otp.OFASupervisor(targets.run_forever, check_interval=check)
+        otp.OFASupervisor(targets.forever, check_interval=check)
     assert info.value.field == "interval"
 
 
 def test_a_negative_check_interval_is_refused_even_without_pings() -> None:
     with pytest.raises(otp.SpecError):
-        otp.OFASupervisor(targets.run_forever, check_interval=-1, ping_timeout=0)
+        otp.OFASupervisor(targets.forever, check_interval=-1, ping_timeout=0)
 
 
 # -- join_timeout --------------------------------------------------------------------
@@ -178,7 +180,7 @@ def test_join_timeout_value_is_accepted_with_celerys_meaning(join: Any, expected
 
 @pytest.mark.parametrize("empty", [None, (), []])
 def test_empty_args_and_kwargs_read_back_as_celerys_defaults(empty: Any) -> None:
-    sup = otp.OFASupervisor(targets.run_forever, args=empty, kwargs=empty or None)
+    sup = otp.OFASupervisor(targets.forever, args=empty, kwargs=empty or None)
     assert sup.args == [] and sup.kwargs == {}
     assert child().args == () and child().kwargs == {}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import scenario as sc
 
 import otp_py as otp
 from otp_py import reports as rp
+from otp_py.backends.reasons import ExitWith
 
 
 class _StartFailed(Exception):
@@ -33,28 +35,58 @@ class _StartFailed(Exception):
 
 
 class _Worker:
-    """The replay's worker: ``start`` and ``exit`` on command, as conf_worker.erl."""
+    """The replay's worker, as conf_worker.erl: it counts its start attempts per path,
+    takes ``start_ms`` in each, fails or ignores the scripted ones, writes its own
+    start/start_error/start_ignore/terminate lines, and ends with the reason the
+    timeline gives. Stopped gracefully, it writes ``terminate PATH shutdown`` when the
+    request arrives and takes ``stop_ms`` to finish; killed (at once, or during that
+    cleanup), it writes ``terminate PATH killed``."""
 
-    def __init__(self, replay: Replay, path: str) -> None:
+    def __init__(self, replay: Replay, path: str, script: sc.Script) -> None:
         self.replay = replay
-        self.path = path  # the supervisor's path for dynamic children, else the child's
+        self.path = path  # for a simple_one_for_one template, the supervisor's path
+        self.script = script
 
     async def __call__(self, *names: str) -> None:
-        path = sc._join(self.path, names[0]) if names else self.path
-        attempt_key = self.path
-        attempts = self.replay.attempts
-        attempts[attempt_key] = attempts.get(attempt_key, 0) + 1
-        if attempts[attempt_key] in self.replay.fails.get(attempt_key, ()):
+        replay, script = self.replay, self.script
+        path = sc.worker_path(self.path, names)
+        attempt = replay.attempts[path] = replay.attempts.get(path, 0) + 1
+        if script.start_ms:
+            await asyncio.sleep(script.start_ms / 1000.0 / replay.speed)
+        if attempt in script.fail:
+            replay.lines.append(f"start_error {path}")
             raise _StartFailed("start_failed")
+        if attempt in script.ignore:
+            replay.lines.append(f"start_ignore {path}")
+            raise otp.Ignore()
         ending: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.replay.running[path] = ending
+        replay.running[path] = ending
+        replay.lines.append(f"start {path}")
         try:
             otp.notify_ready()
-            reason = await ending
+            try:
+                reason = await ending
+            except asyncio.CancelledError as exc:
+                await self._stopped(path, exc)
+                raise
         finally:
-            if self.replay.running.get(path) is ending:
-                del self.replay.running[path]
+            if replay.running.get(path) is ending:
+                del replay.running[path]
         _end_with(reason)
+
+    async def _stopped(self, path: str, exc: asyncio.CancelledError) -> None:
+        """The supervisor stops this worker: the task backend cancels it with
+        ``"shutdown"`` (a graceful stop) or ``"killed"``."""
+        lines = self.replay.lines
+        if exc.args[:1] == ("killed",):
+            lines.append(f"terminate {path} killed")
+            return
+        lines.append(f"terminate {path} shutdown")
+        if self.script.stop_ms:
+            try:
+                await asyncio.sleep(self.script.stop_ms / 1000.0 / self.replay.speed)
+            except asyncio.CancelledError:  # its shutdown timeout ran out: killed
+                lines.append(f"terminate {path} killed")
 
 
 def _end_with(reason: otp.reasons.ExitReason) -> None:
@@ -62,6 +94,8 @@ def _end_with(reason: otp.reasons.ExitReason) -> None:
         return
     if isinstance(reason, otp.reasons.Shutdown):
         raise otp.Shutdown(reason.term) if reason.has_term else otp.Shutdown()
+    if isinstance(reason, otp.reasons.Killed):  # a kill step: killed from outside
+        raise ExitWith(reason)
     raise RuntimeError(sc.render_reason(reason))
 
 
@@ -71,33 +105,21 @@ class Replay:
         self.speed = speed
         self.lines: list[str] = []
         self.attempts: dict[str, int] = {}
-        self.fails = sc.fail_starts(scenario)
         self.running: dict[str, asyncio.Future[Any]] = {}
-        self.names: dict[str, str] = {}  # "sup/w#1" (relative path) -> "sup/w1"
-        self.by_name: dict[str, str] = {}  # "sup/w1" -> "sup/w#1"
+        self.ids: dict[str, str] = {}  # "sup/w1" (a dynamic child's name) -> its id "w#1"
 
-    def make_worker(self, path: str, fields: dict[str, Any]) -> otp.ChildSpec:
-        return otp.ChildSpec(start=_Worker(self, path), backend="asyncio", ready=True,
+    def make_worker(self, path: str, fields: dict[str, Any], script: sc.Script) -> otp.ChildSpec:
+        return otp.ChildSpec(start=_Worker(self, path, script), backend="asyncio", ready=True,
                              start_timeout=otp.INFINITY, **fields)
 
     def spec(self) -> otp.SupervisorSpec:
         tree = sc.build_tree(self.scenario, self.make_worker)
         return _scaled(tree, self.speed)
 
-    def _path(self, report: Any) -> str:
-        rel = "/".join((*report.path[1:], report.child_id))
-        return self.names.get(rel, rel)
-
     def on_report(self, report: rp.Report) -> None:
-        worker = not getattr(report, "is_supervisor", False)
+        # Workers write their own lines; supervisors' starts and ends come from reports.
         if isinstance(report, rp.SupervisorStarting):
             self.lines.append("start " + ("/".join(report.path[1:]) or "root"))
-        elif isinstance(report, rp.ChildStarted) and worker:
-            self.lines.append(f"start {self._path(report)}")
-        elif isinstance(report, rp.ChildStartFailed) and worker:
-            self.lines.append(f"start_error {self._path(report)}")
-        elif isinstance(report, rp.ChildTerminated) and worker:
-            self.lines.append(f"terminate {self._path(report)} {sc.render_reason(report.reason)}")
         elif isinstance(report, rp.SupervisorExited):
             where = "/".join(report.path[1:]) or "root"
             self.lines.append(f"down {where} {sc.render_reason(report.reason)}")
@@ -105,6 +127,7 @@ class Replay:
     async def run(self) -> list[str]:
         spec = self.spec()
         loop = asyncio.get_running_loop()
+        await self._align(loop)
         t0 = loop.time()
         started = False
         try:
@@ -117,6 +140,19 @@ class Replay:
             else:
                 self.lines.append(f"start_failed root {sc.render_reason(exc.reason)}")
         return sc.normalize(self.lines, self.scenario)
+
+    async def _align(self, loop: asyncio.AbstractEventLoop) -> None:
+        """For ``align_ms``: start the root that far into a whole unit of the clock the
+        restart windows stamp with (one second, divided by ``--speed``)."""
+        align = self.scenario.align_ms
+        if align is None:
+            return
+        unit = 1.0 / self.speed
+        now = loop.time()
+        target = (math.floor(now / unit) + 1) * unit + align / 1000.0 / self.speed
+        await asyncio.sleep(max(0.0, target - now - 0.002))
+        while loop.time() < target:
+            await asyncio.sleep(0)
 
     async def _timeline(self, sup: otp.AsyncSupervisor, t0: float) -> None:
         loop = asyncio.get_running_loop()
@@ -133,9 +169,10 @@ class Replay:
             await asyncio.sleep(delay)
 
     async def _step(self, sup: otp.AsyncSupervisor, step: dict[str, Any]) -> None:
-        if "crash" in step or "exit" in step:
-            target = step.get("crash") or step.get("exit")
-            reason = sc.parse_reason(step.get("reason", "boom"))
+        if "crash" in step or "exit" in step or "kill" in step:
+            target = step.get("crash") or step.get("exit") or step["kill"]
+            reason = (otp.reasons.Killed() if "kill" in step
+                      else sc.parse_reason(step.get("reason", "boom")))
             ending = self.running.get(target)
             if ending is None or ending.done():
                 self.lines.append(f"noproc {target}")
@@ -159,47 +196,34 @@ class Replay:
             if fun == "start_child" and dynamic:
                 label = ",".join(args)
                 value = await handle.start_child(args=tuple(args))
-                rel = "/".join(filter(None, ("" if where == "root" else where, value)))
-                name = sc._join(where, args[0])
-                self.names[rel] = name
-                self.by_name[name] = rel
-                # The start line was written under the generated id; name it.
-                for i in range(len(self.lines) - 1, -1, -1):
-                    if self.lines[i] == f"start {rel}":
-                        self.lines[i] = f"start {name}"
-                        break
+                if value is not None:  # (None: it ignored its start, nothing is kept)
+                    self.ids[sc._join(where, args[0])] = value
             elif fun == "start_child":
                 label = args[0]["id"]
                 child = sc.build_child(args[0], sc._join(where, args[0]["id"]),
                                        self.make_worker)
                 value = await handle.start_child(_scaled(child, self.speed))
+            elif fun == "check_childspecs":
+                label = "[" + ",".join(c["id"] for c in args) + "]"
+                self.lines.append(f"call {fun} {label} -> "
+                                  f"{sc.check_childspecs(args, self.make_worker)}")
+                return
             elif fun == "which_children":
                 value = await handle.which_children()
             elif fun == "count_children":
                 value = await handle.count_children()
             else:
-                label = args[0]
-                child_id = args[0]
-                if dynamic:
-                    rel = self.by_name.get(sc._join(where, args[0]))
-                    template = self.scenario.children if where == "root" else []
-                    child_id = rel.rsplit("/", 1)[-1] if rel else _template_id(
-                        self.scenario, where, template)
-                method = getattr(handle, fun)
-                value = await method(child_id)
+                label = child_id = args[0]
+                if dynamic and fun != "get_childspec":
+                    # a child is addressed by its name; one never started by that name
+                    # (or forgotten) is addressed as the template is (OTP: a dead pid)
+                    child_id = self.ids.get(sc._join(where, args[0]),
+                                            self.scenario.template_id(where))
+                value = await getattr(handle, fun)(child_id)
         except otp.OtpError as exc:
             error = exc
-        result = sc.render_result(fun, value, error, dynamic=dynamic)
+        result = sc.render_result(fun, value, error, dynamic=dynamic, speed=self.speed)
         self.lines.append(f"call {fun} {label} -> {result}")
-
-
-def _template_id(scenario: sc.Scenario, where: str, _: Any) -> str:
-    children = scenario.children
-    if where != "root":
-        for part in where.split("/"):
-            node = next(c for c in children if c["id"] == part)
-            children = node.get("children", [])
-    return str(children[0]["id"])
 
 
 async def _settle() -> None:
@@ -212,14 +236,13 @@ def _scaled(spec: Any, speed: float) -> Any:
     """``spec`` with every intensity period and shutdown timeout divided by ``speed``."""
     import attrs
 
-    if speed == 1.0:
-        return spec
     if isinstance(spec, otp.SupervisorSpec):
         window = spec.intensity
         assert isinstance(window, otp.SlidingWindow)
         return attrs.evolve(
             spec,
-            intensity=otp.SlidingWindow(window.max_restarts, window.period / speed),
+            intensity=otp.SlidingWindow(window.max_restarts, window.period / speed,
+                                        resolution=1.0 / speed),
             children=[_scaled(c, speed) for c in spec.children],
             shutdown=_scaled_timeout(spec.shutdown, speed),
         )

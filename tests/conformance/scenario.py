@@ -7,6 +7,7 @@ only here: the library's own API stays Pythonic, and this module translates.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -29,11 +30,27 @@ CALLS = (
     "which_children",
     "count_children",
     "get_childspec",
+    "check_childspecs",
 )
+TOP_KEYS = frozenset({"description", "flags", "children", "timeline", "align_ms"})
+FLAG_KEYS = frozenset({"strategy", "intensity", "period", "auto_shutdown"})
+CHILD_KEYS = frozenset({"id", "restart", "shutdown", "type", "significant", "fail_start",
+                        "ignore_start", "start_ms", "stop_ms", "flags", "children"})
+STEP_KINDS = ("crash", "exit", "kill", "call", "stop")
+STEP_KEYS = {
+    "crash": frozenset({"at", "crash", "reason"}),
+    "exit": frozenset({"at", "exit", "reason"}),
+    "kill": frozenset({"at", "kill"}),
+    "call": frozenset({"at", "call", "args", "sup"}),
+    "stop": frozenset({"at", "stop"}),
+}
+NOT_REPLAYED: dict[str, str] = {}
+"""Calls a scenario may make that no replayer can mean (none at present)."""
 
 
 class ScenarioError(ValueError):
-    """The scenario file does not follow the format."""
+    """The scenario file does not follow the format (or asks what this replayer cannot
+    replay faithfully): refused, never replayed as something else."""
 
 
 @attrs.frozen
@@ -43,11 +60,17 @@ class Scenario:
     flags: dict[str, Any]
     children: list[dict[str, Any]]
     timeline: list[dict[str, Any]]
+    align_ms: int | None = None
 
     def strategy_of(self, sup_path: str) -> str:
         """The strategy of the supervisor at ``sup_path`` ("root", "sup1", ...)."""
         if sup_path == "root":
             return str(self.flags.get("strategy", "one_for_one"))
+        return str(self.supervisor_at(sup_path).get("flags", {}).get("strategy",
+                                                                     "one_for_one"))
+
+    def supervisor_at(self, sup_path: str) -> dict[str, Any]:
+        """The scenario's object for the nested supervisor at ``sup_path``."""
         children = self.children
         found: dict[str, Any] | None = None
         for part in sup_path.split("/"):
@@ -56,7 +79,39 @@ class Scenario:
                 raise ScenarioError(f"no supervisor at {sup_path!r}")
             children = found.get("children", [])
         assert found is not None
-        return str(found.get("flags", {}).get("strategy", "one_for_one"))
+        return found
+
+    def children_of(self, sup_path: str) -> list[dict[str, Any]]:
+        if sup_path == "root":
+            return self.children
+        return list(self.supervisor_at(sup_path).get("children", []))
+
+    def template_id(self, sup_path: str) -> str:
+        """The id of the template of the simple_one_for_one supervisor at ``sup_path``."""
+        return str(self.children_of(sup_path)[0]["id"])
+
+    def worker_paths(self) -> set[str]:
+        """Every worker path a crash, exit or kill step may address (a static worker;
+        ``SUP/NAME`` for every name a start_child gives a simple_one_for_one SUP)."""
+        out: set[str] = set()
+
+        def walk(children: list[dict[str, Any]], parent: str, strategy: str) -> None:
+            for c in children:
+                if c.get("type") == "supervisor":
+                    walk(c.get("children", []), _join(parent, c["id"]),
+                         c.get("flags", {}).get("strategy", "one_for_one"))
+                elif strategy != "simple_one_for_one":
+                    out.add(_join(parent, c["id"]))
+
+        walk(self.children, "root", self.strategy_of("root"))
+        for step in self.timeline:
+            if step.get("call") == "start_child":
+                sup = step.get("sup", "root")
+                if self.strategy_of(sup) == "simple_one_for_one":
+                    out.update(_join(sup, a) for a in step["args"][:1])
+                elif step["args"][0].get("type", "worker") == "worker":
+                    out.add(_join(sup, step["args"][0]["id"]))
+        return out
 
 
 def load(path: str | Path) -> Scenario:
@@ -68,8 +123,16 @@ def load(path: str | Path) -> Scenario:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"{path}: not JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text: {exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: the top level must be an object")
+    _no_unknown(path, "the top level", data, TOP_KEYS)
+    if not isinstance(data.get("description", ""), str):
+        raise ScenarioError(f"{path}: 'description' must be a string")
+    align = data.get("align_ms")
+    if align is not None and not (_is_int(align) and 0 <= align <= 999):
+        raise ScenarioError(f"{path}: align_ms must be an integer in 0..999; got {align!r}")
     flags = data.get("flags", {})
     _check_flags(path, "root", flags)
     children = data.get("children")
@@ -79,19 +142,32 @@ def load(path: str | Path) -> Scenario:
     timeline = data.get("timeline", [])
     if not isinstance(timeline, list):
         raise ScenarioError(f"{path}: 'timeline' must be a list")
-    scenario = Scenario(path.stem, str(data.get("description", "")), flags, children, timeline)
+    scenario = Scenario(path.stem, str(data.get("description", "")), flags, children, timeline,
+                        align)
     _check_timeline(path, scenario)
     return scenario
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _no_unknown(path: Path, where: str, obj: dict[str, Any], known: frozenset[str]) -> None:
+    extra = sorted(set(obj) - known)
+    if extra:
+        raise ScenarioError(f"{path}: {where}: unknown key{'s' if len(extra) > 1 else ''} "
+                            f"{', '.join(map(repr, extra))} (known: {', '.join(sorted(known))})")
 
 
 def _check_flags(path: Path, where: str, flags: Any) -> None:
     if not isinstance(flags, dict):
         raise ScenarioError(f"{path}: {where}: 'flags' must be an object")
+    _no_unknown(path, f"{where}: flags", flags, FLAG_KEYS)
     if flags.get("strategy", "one_for_one") not in STRATEGIES:
         raise ScenarioError(f"{path}: {where}: unknown strategy {flags.get('strategy')!r}")
     for key in ("intensity", "period"):
         value = flags.get(key, 1 if key == "intensity" else 5)
-        if not isinstance(value, int) or isinstance(value, bool) or value < (key == "period"):
+        if not _is_int(value) or value < (key == "period"):
             raise ScenarioError(f"{path}: {where}: {key} must be a non-negative integer"
                                 f"{' above 0' if key == 'period' else ''}; got {value!r}")
     if flags.get("auto_shutdown", "never") not in AUTO:
@@ -99,33 +175,70 @@ def _check_flags(path: Path, where: str, flags: Any) -> None:
                             f"{flags.get('auto_shutdown')!r}")
 
 
-def _check_child(path: Path, where: str, child: Any) -> None:
-    if not isinstance(child, dict) or not isinstance(child.get("id"), str):
+def _check_child(path: Path, where: str, child: Any, *, refusable: bool = False) -> None:
+    """``refusable``: a child given to start_child or check_childspecs, whose values
+    may be wrong on purpose (OTP's refusal is what the scenario records); only its
+    shape is checked."""
+    if not isinstance(child, dict) or not isinstance(child.get("id"), str) or not child["id"]:
         raise ScenarioError(f"{path}: {where}: a child must be an object with a string 'id'")
-    label = f"{where}/{child['id']}"
+    label = _join(where, child["id"])
+    _no_unknown(path, label, child, CHILD_KEYS)
+    if refusable:
+        return
+    if "/" in child["id"]:
+        raise ScenarioError(f"{path}: {label}: an id cannot contain '/' (it separates paths)")
     if child.get("restart", "permanent") not in RESTARTS:
         raise ScenarioError(f"{path}: {label}: unknown restart {child.get('restart')!r}")
     shutdown = child.get("shutdown", 1000)
-    if not (shutdown in ("brutal_kill", "infinity") or
-            (isinstance(shutdown, int) and not isinstance(shutdown, bool) and shutdown >= 0)):
+    if not (shutdown in ("brutal_kill", "infinity") or (_is_int(shutdown) and shutdown >= 0)):
         raise ScenarioError(f"{path}: {label}: bad shutdown {shutdown!r}")
-    if child.get("type", "worker") not in ("worker", "supervisor"):
-        raise ScenarioError(f"{path}: {label}: unknown type {child.get('type')!r}")
-    fails = child.get("fail_start", [])
-    if not isinstance(fails, list) or not all(isinstance(n, int) and n > 0 for n in fails):
-        raise ScenarioError(f"{path}: {label}: fail_start must be a list of positive integers")
-    if child.get("type") == "supervisor":
+    kind = child.get("type", "worker")
+    if kind not in ("worker", "supervisor"):
+        raise ScenarioError(f"{path}: {label}: unknown type {kind!r}")
+    if not isinstance(child.get("significant", False), bool):
+        raise ScenarioError(f"{path}: {label}: significant must be true or false")
+    attempts = {}
+    for key in ("fail_start", "ignore_start"):
+        ns = child.get(key, [])
+        if not isinstance(ns, list) or not all(_is_int(n) and n > 0 for n in ns):
+            raise ScenarioError(f"{path}: {label}: {key} must be a list of positive integers")
+        attempts[key] = set(ns)
+    both = attempts["fail_start"] & attempts["ignore_start"]
+    if both:
+        raise ScenarioError(f"{path}: {label}: attempts {sorted(both)} are in both fail_start "
+                            "and ignore_start")
+    for key in ("start_ms", "stop_ms"):
+        if key in child and not (_is_int(child[key]) and child[key] >= 0):
+            raise ScenarioError(f"{path}: {label}: {key} must be a non-negative integer (ms); "
+                                f"got {child[key]!r}")
+    if kind == "supervisor":
+        for key in ("start_ms", "stop_ms"):
+            if child.get(key):
+                raise ScenarioError(f"{path}: {label}: {key} is for workers only")
+        for key in ("fail_start", "ignore_start"):
+            if child.get(key):
+                raise ScenarioError(f"{path}: {label}: {key} on a supervisor is not replayed: "
+                                    "an otp_py supervisor's start cannot be scripted to fail "
+                                    "or ignore")
         flags = child.get("flags", {})
         _check_flags(path, label, flags)
         kids = child.get("children", [])
         if not isinstance(kids, list):
             raise ScenarioError(f"{path}: {label}: 'children' must be a list")
         _check_children(path, label, flags, kids)
+    else:
+        for key in ("flags", "children"):
+            if key in child:
+                raise ScenarioError(f"{path}: {label}: {key!r} is for supervisors only")
 
 
 def _check_children(path: Path, where: str, flags: dict[str, Any], children: list[Any]) -> None:
+    seen: set[str] = set()
     for child in children:
         _check_child(path, where, child)
+        if child["id"] in seen:
+            raise ScenarioError(f"{path}: {where}: two children named {child['id']!r}")
+        seen.add(child["id"])
     if flags.get("strategy") == "simple_one_for_one" and len(children) != 1:
         raise ScenarioError(f"{path}: {where}: simple_one_for_one needs exactly one child")
 
@@ -133,28 +246,71 @@ def _check_children(path: Path, where: str, flags: dict[str, Any], children: lis
 def _check_timeline(path: Path, scenario: Scenario) -> None:
     last = -1
     for step in scenario.timeline:
-        if not isinstance(step, dict) or not isinstance(step.get("at"), int):
-            raise ScenarioError(f"{path}: every step needs an integer 'at' (ms); got {step!r}")
-        if step["at"] < last:
+        if not isinstance(step, dict) or not _is_int(step.get("at")) or step["at"] < 0:
+            raise ScenarioError(f"{path}: every step needs an integer 'at' (ms, >= 0); "
+                                f"got {step!r}")
+        at = step["at"]
+        where = f"{path}: step at {at}"
+        if at < last:
             raise ScenarioError(f"{path}: steps must be in time order")
-        last = step["at"]
-        kinds = [k for k in ("crash", "exit", "call", "stop") if k in step]
+        last = at
+        kinds = [k for k in STEP_KINDS if k in step]
         if len(kinds) != 1:
-            raise ScenarioError(f"{path}: step at {step['at']} needs exactly one of "
-                                f"crash, exit, call, stop; got {sorted(step)}")
-        if "call" in step:
-            if step["call"] not in CALLS:
-                raise ScenarioError(f"{path}: unknown call {step['call']!r}")
-            sup = step.get("sup", "root")
-            try:
-                scenario.strategy_of(sup)
-            except ScenarioError as exc:
-                raise ScenarioError(f"{path}: step at {step['at']}: {exc}") from None
-            if not isinstance(step.get("args", []), list):
-                raise ScenarioError(f"{path}: step at {step['at']}: 'args' must be a list")
-        if ("crash" in step or "exit" in step) and not isinstance(
-                step.get("crash", step.get("exit")), str):
-            raise ScenarioError(f"{path}: step at {step['at']}: the target must be a path")
+            raise ScenarioError(f"{where} needs exactly one of {', '.join(STEP_KINDS)}; "
+                                f"got {sorted(step)}")
+        kind = kinds[0]
+        _no_unknown(path, f"step at {at} ({kind})", step, STEP_KEYS[kind])
+        if kind in ("crash", "exit", "kill"):
+            if not isinstance(step[kind], str) or not step[kind]:
+                raise ScenarioError(f"{where}: the target of {kind} must be a path")
+            reason = step.get("reason", "boom")
+            if not isinstance(reason, str) or not reason.strip():
+                raise ScenarioError(f"{where}: 'reason' must be an Erlang term as text")
+            if step[kind] not in scenario.worker_paths():
+                raise ScenarioError(f"{where}: {kind} {step[kind]!r} names no worker of this "
+                                    "scenario")
+        elif kind == "stop":
+            if step["stop"] is not True:
+                raise ScenarioError(f"{where}: 'stop' must be true")
+        else:
+            _check_call(path, where, scenario, step)
+
+
+def _check_call(path: Path, where: str, scenario: Scenario, step: dict[str, Any]) -> None:
+    fun = step["call"]
+    if fun in NOT_REPLAYED:
+        raise ScenarioError(f"{where}: {NOT_REPLAYED[fun]}")
+    if fun not in CALLS:
+        raise ScenarioError(f"{path}: unknown call {fun!r}")
+    sup = step.get("sup", "root")
+    if not isinstance(sup, str):
+        raise ScenarioError(f"{where}: 'sup' must be a supervisor's path")
+    try:
+        strategy = scenario.strategy_of(sup)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{where}: {exc}") from None
+    args = step.get("args", [])
+    if not isinstance(args, list):
+        raise ScenarioError(f"{where}: 'args' must be a list")
+    dynamic = strategy == "simple_one_for_one"
+    if fun in ("which_children", "count_children"):
+        if args:
+            raise ScenarioError(f"{where}: {fun} takes no args")
+    elif fun == "start_child" and not dynamic:
+        if len(args) != 1:
+            raise ScenarioError(f"{where}: start_child on a static supervisor takes one "
+                                "CHILD object")
+        _check_child(path, f"{where}: start_child under {sup}", args[0], refusable=True)
+    elif fun == "check_childspecs":
+        for child in args:
+            _check_child(path, f"{where}: check_childspecs", child, refusable=True)
+    elif len(args) != 1 or not isinstance(args[0], str) or not args[0]:
+        what = "a child name" if dynamic and fun != "get_childspec" else "a child id"
+        raise ScenarioError(f"{where}: {fun} takes one argument, {what}")
+
+
+def _join(parent: str, name: str) -> str:
+    return name if parent == "root" else f"{parent}/{name}"
 
 
 # ---------------------------------------------------------------- building trees
@@ -163,7 +319,9 @@ def _check_timeline(path: Path, scenario: Scenario) -> None:
 def flags_to_kwargs(flags: dict[str, Any]) -> dict[str, Any]:
     return {
         "strategy": flags.get("strategy", "one_for_one"),
-        "intensity": otp.SlidingWindow(flags.get("intensity", 1), float(flags.get("period", 5))),
+        # OTP's whole-second restart stamps (align_ms scenarios depend on them)
+        "intensity": otp.SlidingWindow(flags.get("intensity", 1), float(flags.get("period", 5)),
+                                       resolution=1.0),
         "auto_shutdown": flags.get("auto_shutdown", "never"),
     }
 
@@ -175,12 +333,31 @@ def shutdown_of(child: dict[str, Any]) -> Any:
         return otp.BRUTAL_KILL
     if value == "infinity":
         return otp.INFINITY
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value  # not a shutdown: the spec refuses it, with OTP's reason
     return value / 1000.0
 
 
-def build_child(
-    child: dict[str, Any], path: str, make_worker: Callable[[str, dict[str, Any]], Any]
-) -> Any:
+@attrs.frozen
+class Script:
+    """A worker's scripted behaviour (the README's fail_start, ignore_start, start_ms,
+    stop_ms). Attempts are counted per path by the replayer."""
+
+    fail: frozenset[int] = frozenset()
+    ignore: frozenset[int] = frozenset()
+    start_ms: int = 0
+    stop_ms: int = 0
+
+    @classmethod
+    def of(cls, child: dict[str, Any]) -> Script:
+        return cls(frozenset(child.get("fail_start", ())), frozenset(child.get("ignore_start", ())),
+                   child.get("start_ms", 0), child.get("stop_ms", 0))
+
+
+MakeWorker = Callable[[str, dict[str, Any], Script], Any]
+
+
+def build_child(child: dict[str, Any], path: str, make_worker: MakeWorker) -> Any:
     """A ChildSpec or SupervisorSpec for a scenario child at ``path``."""
     common = {
         "id": child["id"],
@@ -189,21 +366,20 @@ def build_child(
         "significant": bool(child.get("significant", False)),
     }
     if child.get("type") == "supervisor":
-        kids = [
-            build_child(k, f"{path}/{k['id']}", make_worker) for k in child.get("children", [])
-        ]
-        return otp.SupervisorSpec(children=kids, **flags_to_kwargs(child.get("flags", {})),
-                                  **common)
-    return make_worker(path, common)
+        flags = child.get("flags", {})
+        dynamic = flags.get("strategy") == "simple_one_for_one"
+        kids = [build_child(k, path if dynamic else f"{path}/{k['id']}", make_worker)
+                for k in child.get("children", [])]
+        return otp.SupervisorSpec(children=kids, **flags_to_kwargs(flags), **common)
+    return make_worker(path, common, Script.of(child))
 
 
-def build_tree(
-    scenario: Scenario, make_worker: Callable[[str, dict[str, Any]], Any]
-) -> otp.SupervisorSpec:
-    """The scenario's root supervisor; ``make_worker(path, fields)`` makes worker specs.
+def build_tree(scenario: Scenario, make_worker: MakeWorker) -> otp.SupervisorSpec:
+    """The scenario's root supervisor; ``make_worker(path, fields, script)`` makes worker
+    specs.
 
-    Children of a simple_one_for_one supervisor get the supervisor's path: their names
-    come from start_child arguments.
+    The template of a simple_one_for_one supervisor gets the supervisor's path: a child
+    made from it gets its name as its start argument, and its path is ``SUP/NAME``.
     """
     kids = []
     dynamic = scenario.flags.get("strategy") == "simple_one_for_one"
@@ -213,34 +389,27 @@ def build_tree(
     return otp.SupervisorSpec(id="root", children=kids, **flags_to_kwargs(scenario.flags))
 
 
-def fail_starts(scenario: Scenario) -> dict[str, list[int]]:
-    """Path -> 1-based start attempts that fail, for every child that has fail_start.
+def check_childspecs(children: list[dict[str, Any]], make_worker: MakeWorker) -> str:
+    """``supervisor:check_childspecs/1`` on scenario CHILD objects, as its result.
 
-    Dynamic children are keyed by their supervisor's path, as the recorder does."""
-    out: dict[str, list[int]] = {}
-
-    def walk(children: list[dict[str, Any]], parent: str, strategy: str) -> None:
+    otp_py refuses a spec where it is written, so "checking" is building: the specs
+    are built in list order, and after each the list so far is made the children of
+    a supervisor, so the first problem met is the one OTP's walk down the list meets.
+    (OTP 25's check_childspecs/1 refuses a significant child only when it is
+    permanent: as under a supervisor whose auto_shutdown is not never.)"""
+    built = []
+    try:
         for child in children:
-            path = parent if strategy == "simple_one_for_one" else _join(parent, child["id"])
-            if child.get("fail_start"):
-                out[path] = list(child["fail_start"])
-            if child.get("type") == "supervisor":
-                walk(child.get("children", []), path,
-                     child.get("flags", {}).get("strategy", "one_for_one"))
-
-    walk(scenario.children, "root", scenario.flags.get("strategy", "one_for_one"))
-    for step in scenario.timeline:
-        if step.get("call") == "start_child" and step.get("args") and isinstance(
-                step["args"][0], dict):
-            sup = step.get("sup", "root")
-            spec = step["args"][0]
-            if spec.get("fail_start"):
-                out[_join(sup, spec["id"])] = list(spec["fail_start"])
-    return out
+            built.append(build_child(child, child["id"], make_worker))
+            otp.SupervisorSpec(id="check", children=built, auto_shutdown="any_significant")
+    except otp.SpecError as exc:
+        return f"{{error,{render_spec_error(exc)}}}"
+    return "ok"
 
 
-def _join(parent: str, name: str) -> str:
-    return name if parent == "root" else f"{parent}/{name}"
+def worker_path(base: str, args: tuple[Any, ...]) -> str:
+    """The path of a worker built at ``base``: a dynamic child's is ``SUP/NAME``."""
+    return _join(base, str(args[0])) if args else base
 
 
 # ------------------------------------------------------------- Erlang rendering
@@ -279,6 +448,10 @@ class ErlangTerm:
 def term(value: Any) -> str:
     if isinstance(value, ErlangTerm):
         return value.text
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return atom(str(value.value))
     if isinstance(value, reasons.FailedToStartChild):
         return f"{{failed_to_start_child,{atom(value.child_id)},{render_reason(value.reason)}}}"
     if isinstance(value, reasons.ExitReason):
@@ -304,8 +477,24 @@ def render_reason(reason: Any) -> str:
     return atom(str(reason))
 
 
+def render_spec_error(error: otp.SpecError) -> str:
+    """A spec refused at construction as the reason OTP gives for it, built from the
+    error's ``kind`` and values (never from its message)."""
+    if error.kind == "bad_combination":
+        pairs = ",".join(f"{{{atom(field)},{term(value)}}}" for field, value in error.value)
+        return f"{{bad_combination,[{pairs}]}}"
+    value = error.value
+    if error.field == "shutdown" and isinstance(value, int | float) \
+            and not isinstance(value, bool):
+        value = round(value * 1000)  # the scenario's milliseconds, as build_child divided
+    kind = "invalid_mfa" if error.kind == "invalid_start" else error.kind
+    return f"{{{atom(kind)},{term(value)}}}"
+
+
 def render_error(error: BaseException) -> str:
     """An API error as OTP's ``{error, ...}``."""
+    if isinstance(error, otp.SpecError):
+        return f"{{error,{render_spec_error(error)}}}"
     if isinstance(error, otp.ChildNotFoundError):
         return "{error,not_found}"
     if isinstance(error, otp.ChildRunningError):
@@ -323,7 +512,9 @@ def render_error(error: BaseException) -> str:
     return f"{{error,{atom(type(error).__name__)}}}"
 
 
-def render_result(fun: str, value: Any, error: BaseException | None, *, dynamic: bool) -> str:
+def render_result(
+    fun: str, value: Any, error: BaseException | None, *, dynamic: bool, speed: float = 1.0
+) -> str:
     """An API call's result as the trace writes it."""
     if error is not None:
         if fun == "start_child" and not dynamic and isinstance(error, otp.StartChildError):
@@ -332,15 +523,35 @@ def render_result(fun: str, value: Any, error: BaseException | None, *, dynamic:
     if fun in ("terminate_child", "delete_child"):
         return "ok"
     if fun in ("restart_child", "start_child"):
-        return "{ok,pid}"
+        return "{ok,undefined}" if value is None else "{ok,pid}"  # None: it ignored
     if fun == "which_children":
         return render_which(value, dynamic=dynamic)
     if fun == "count_children":
         return (f"[{{specs,{value.specs}}},{{active,{value.active}}},"
                 f"{{supervisors,{value.supervisors}}},{{workers,{value.workers}}}]")
     if fun == "get_childspec":
-        return "{ok,spec}"
+        return render_spec(value, speed)
     return repr(value)
+
+
+def render_spec(spec: Any, speed: float = 1.0) -> str:
+    """A spec as get_childspec's map, without start and modules, keys sorted.
+    ``speed``: the replay divided timeouts by it; the map shows the scenario's."""
+    shutdown = spec.shutdown
+    if shutdown is otp.BRUTAL_KILL:
+        shown = "brutal_kill"
+    elif shutdown == otp.INFINITY:
+        shown = "infinity"
+    else:
+        shown = str(round(shutdown * speed * 1000))
+    fields = {
+        "id": atom(spec.id),
+        "restart": spec.restart.value,
+        "shutdown": shown,
+        "significant": "true" if spec.significant else "false",
+        "type": "supervisor" if spec.is_supervisor else "worker",
+    }
+    return "{ok,#{" + ",".join(f"{k}=>{v}" for k, v in sorted(fields.items())) + "}}"
 
 
 def render_which(infos: Iterable[Any], *, dynamic: bool) -> str:

@@ -119,6 +119,24 @@ def test_window_refusal_says_why() -> None:
     assert "2 restarts within 5 s" in refusal.why
 
 
+def test_window_with_whole_second_stamps_shares_a_window_as_otp_does() -> None:
+    # OTP stamps 0.2 s and 1.9 s as seconds 0 and 1: 0 >= 1 - 1, one window, give up.
+    assert allowed(otp.SlidingWindow(1, 1, resolution=1.0), [0.2, 1.9]) == [True, False]
+    assert allowed(otp.SlidingWindow(1, 1), [0.2, 1.9]) == [True, True]  # exact times
+    # ... and 2.05 s is second 2: second 0 has left the window.
+    assert allowed(otp.SlidingWindow(1, 1, resolution=1.0), [0.2, 2.05]) == [True, True]
+
+
+def test_window_stamps_in_any_resolution() -> None:
+    assert allowed(otp.SlidingWindow(1, 0.2, resolution=0.2), [0.05, 0.39]) == [True, False]
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "1", True])
+def test_window_refuses_a_resolution_that_is_not_a_positive_time(bad: Any) -> None:
+    with pytest.raises(otp.SpecError, match="resolution"):
+        otp.SlidingWindow(1, 5, resolution=bad)
+
+
 # ------------------------------------------------------------ ExponentialBackoff
 
 BACKOFF = otp.ExponentialBackoff(initial=1, multiplier=2, maximum=10, jitter=0)

@@ -216,6 +216,17 @@ async def task_stubborn_logged(log: str, name: str) -> None:
     await asyncio.sleep(3600)
 
 
+async def task_swallowing_every_cancellation() -> None:
+    """Swallow every cancellation, the graceful stop's and the kill's alike: the
+    supervisor reports it unstoppable and closes its coroutine."""
+    otp.notify_ready()
+    while True:
+        try:  # noqa: SIM105 - the shape of the fault, as written in the wild
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+
+
 async def task_block_loop_once(marker: str, delay: float, seconds: float) -> None:
     """First run: after ``delay`` seconds, block the event loop for ``seconds`` (a
     synchronous call in a coroutine), then idle. Afterwards: idle."""

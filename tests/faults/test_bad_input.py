@@ -35,6 +35,10 @@ def _function() -> None:
     return None
 
 
+def _takes_anything(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
 def _bad(child_id: str | None, field: str, build: Callable[[], Any], *,
          type_error: bool = False, mentions: str = "") -> Any:
     return pytest.param(child_id, field, build, type_error, mentions, id=f"{field}:{child_id}")
@@ -64,8 +68,8 @@ _THREAD_W = otp.ChildSpec.thread("w", _function)
 SPECS = [
     # ids
     _bad(None, "id", _worker(id=3), type_error=True),
-    _bad(None, "id", _worker(id=""), mentions="non-empty"),
-    _bad(None, "id", _worker(id="a/b"), mentions="'/'"),
+    _bad("", "id", _worker(id=""), mentions="empty"),
+    _bad("a/b", "id", _worker(id="a/b"), mentions="'/'"),
     _bad(None, "id", _supervisor(id=None), type_error=True),
     # what to run
     _bad("w", "start", _worker(start=42, backend="process"), type_error=True),
@@ -83,9 +87,9 @@ SPECS = [
     _bad("w", "start", _worker(start=lambda: None, backend="process"), mentions="picklable"),
     _bad("w", "start", _worker(start=lambda: None, backend="process", start_method="spawn"),
          mentions="'spawn'"),
-    _bad("w", "args", _worker(start=_function, backend="process", args=(threading.Lock(),)),
-         mentions="picklable"),
-    _bad("w", "kwargs", _worker(start=_function, backend="process",
+    _bad("w", "args", _worker(start=_takes_anything, backend="process",
+                              args=(threading.Lock(),)), mentions="picklable"),
+    _bad("w", "kwargs", _worker(start=_takes_anything, backend="process",
                                 kwargs={"lock": threading.Lock()}), mentions="picklable"),
     # restart types and their contradictions
     _bad("w", "restart", _worker(restart="sometimes"), mentions="TRANSIENT"),

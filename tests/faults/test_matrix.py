@@ -29,6 +29,7 @@ from kit import COMMAND, PROCESS, TASK, THREAD, Kind, gone, info, pid_of, tree, 
 import otp_py as otp
 from otp_py import reasons
 from otp_py import reports as rp
+from otp_py.backends.task import KILL_GRACE as TASK_KILL_GRACE
 from tests.faults import targets
 from tests.faults.helpers import (
     RESTARTS,
@@ -138,6 +139,9 @@ def test_a_child_ending_by_itself_is_reported_and_its_restart_type_decides(
 
 SHUTDOWN = 0.3
 
+DEAF_TASK = "asyncio-deaf"
+"""The asyncio cell's harder case: a task that swallows the kill's cancellation too."""
+
 
 def _stubborn(backend: str, restart: str, ready_file: str) -> otp.ChildSpec:
     """A child of ``backend`` that ignores its graceful stop."""
@@ -147,11 +151,13 @@ def _stubborn(backend: str, restart: str, ready_file: str) -> otp.ChildSpec:
                                      **fields)
     start = {"process": runtime_targets.ignore_sigterm,
              "thread": runtime_targets.thread_ignore_stop,
-             "asyncio": runtime_targets.task_ignore_cancel}[backend]
-    return KINDS[backend].spec(restart, start, ready=True, **fields)
+             "asyncio": runtime_targets.task_ignore_cancel,
+             DEAF_TASK: targets.task_swallowing_every_cancellation}[backend]
+    return KINDS.get(backend, TASK).spec(restart, start, ready=True, **fields)
 
 
-@pytest.mark.parametrize("backend", cells("ignores SIGTERM", {}))
+@pytest.mark.parametrize("backend", [*cells("ignores SIGTERM", {}),
+                                     pytest.param(DEAF_TASK, id="asyncio-every-cancellation")])
 def test_a_child_ignoring_its_stop_is_killed_after_its_shutdown_timeout(
     backend: str, tmp_path: object, release_threads: None
 ) -> None:
@@ -164,7 +170,8 @@ def test_a_child_ignoring_its_stop_is_killed_after_its_shutdown_timeout(
     spec = tree(*(_stubborn(backend, r, ready[r]) for r in RESTARTS),
                 otp.ChildSpec.command("trigger", ["sleep", "3600"]),
                 strategy="one_for_all")
-    killed = reasons.Unstoppable(SHUTDOWN) if backend == "thread" else reasons.Killed()
+    killed = {"thread": reasons.Unstoppable(SHUTDOWN),
+              DEAF_TASK: reasons.Unstoppable(TASK_KILL_GRACE)}.get(backend, reasons.Killed())
     with otp.start(spec, on_report=recorder) as sup:
         if backend == "command":  # its trap is set once the file exists
             wait_until(lambda: all(os.path.exists(p) for p in ready.values()),
@@ -183,9 +190,10 @@ def test_a_child_ignoring_its_stop_is_killed_after_its_shutdown_timeout(
         for before, after in itertools.pairwise(terminated):
             assert after.time - before.time >= SHUTDOWN * 0.9
         wait_gone(pids, timeout=1.0)
-        if backend == "thread":  # cannot be killed: reported, and left running
+        if backend in ("thread", DEAF_TASK):  # cannot be killed: reported
             assert sorted(r.child_id for r in recorder.of(rp.ChildUnstoppable)) == sorted(
                 RESTARTS)
+        if backend == "thread":  # and left running
             assert sorted(t.name for t in straggling_threads()
                           if t.name.startswith("otp:root/")) == [
                 f"otp:root/{r}" for r in sorted(RESTARTS)]

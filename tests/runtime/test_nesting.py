@@ -327,8 +327,8 @@ def test_the_handle_reaches_every_supervisor_inside_a_subtrees_process(
         with pytest.raises(otp.ChildNotFoundError, match="'root/sub/deep'"):
             sup.terminate_child("sub/deep/nope")
         with pytest.raises(TypeError, match="cannot send this call to the subtree"):
-            sub.start_child(otp.ChildSpec.task("x", targets.task_forever,
-                                               args=(threading.Lock(),)))
+            sub.start_child(otp.ChildSpec.task("x", targets.task_once,
+                                               args=(threading.Lock(), "run")))
         assert [r.id for r in sub.which_children()] == ["w", "deep"]  # unharmed
 
         # a terminated subtree is no longer reachable; a restarted one is again
@@ -360,8 +360,8 @@ def test_what_cannot_be_unpickled_on_either_side_harms_nothing(
         assert any("could not be handled" in r.getMessage() for r in caplog.records)
         # A call the subtree cannot read is answered with the error, not lost.
         with pytest.raises(TypeError):
-            sup.start_child(otp.ChildSpec.task("x", targets.task_forever,
-                                               args=(targets.TwoArgs("a", 1),)),
+            sup.start_child(otp.ChildSpec.task("x", targets.task_once,
+                                               args=(targets.TwoArgs("a", 1), "run")),
                             supervisor="sub")
         assert [(r.id, r.state) for r in sup.which_children("sub")] == [
             ("odd", "stopped"), ("k", "stopped")]
