@@ -772,13 +772,6 @@ class ChildStreams:
         self._readers = []
         return tail
 
-    def describe(self) -> dict[str, Any]:
-        """The log files, for ``which_children`` details."""
-        capture = self._capture
-        if capture is None:
-            return {}
-        return {"stdout_log": capture.stdout, "stderr_log": capture.stderr}
-
 
 # ---------------------------------------------------------------------- the tree's log
 
