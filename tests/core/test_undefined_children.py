@@ -21,7 +21,7 @@ from otp_py._core.supervisor import SupervisorCore
 from otp_py.reasons import Abnormal, Shutdown
 
 
-async def idle() -> None:  # never run: the core starts nothing itself
+async def idle(*names: str) -> None:  # never run: the core starts nothing itself
     pass
 
 
