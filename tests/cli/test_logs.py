@@ -233,3 +233,26 @@ command = [{PY}, "-c", {flood}]
         assert result.returncode == 0, result.stderr
         assert cli.wait(30) == 0, cli.output
     assert "tree 'logtree' ended: shutdown" in cli.output
+
+
+def test_a_wrong_output_setting_is_refused_at_its_line(tmp_path: Path, runtime: Path) -> None:
+    path = tree_file(tmp_path, f"""
+[[children]]
+id = "talker"
+command = [{PY}, "-c", "pass"]
+output = {{ max_bytes = "ten", keep = 3 }}
+
+[[children]]
+id = "t"
+start = "time:sleep"
+args = [1]
+backend = "thread"
+output = true
+""")
+    result = run(["check", str(path)], runtime)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"{path}:7: children[0]: child 'talker': field 'output': "
+                               "unknown key 'keep'"), lines
+    assert lines[1].startswith(f"{path}:14: children[1]: child 't': field 'output': "
+                               "a thread child runs in the supervisor's own process"), lines
