@@ -4,7 +4,9 @@ Build with warnings as errors (as tox's ``docs`` environment does)::
 
     sphinx-build -W --keep-going -b html docs docs/_build/html
 
-The build needs no network: no intersphinx, the default (alabaster) theme.
+The build needs no network: no intersphinx. The theme is Furo (``pip install -e
+'.[docs]'``): responsive, so wide code blocks and tables (the benchmark table) scroll
+in their own box instead of being cut at the page's edge.
 """
 
 from __future__ import annotations
@@ -54,12 +56,8 @@ autodoc_inherit_docstrings = False
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"otp_py {release}"
-html_theme_options = {
-    "description": "Erlang/OTP supervision trees for Python",
-    "fixed_sidebar": True,
-}
 
 
 # napoleon reads the first line of an *attribute's* docstring as "type: text", so

@@ -752,8 +752,14 @@ class ChildSpec:
         return cls(id=id, start=start, backend="thread", **fields)
 
     @classmethod
+    def asyncio(cls, id: str, start: Callable[..., Any], **fields: Any) -> ChildSpec:
+        """An *asyncio child*: a coroutine function run as a task on the tree's event
+        loop (``backend="asyncio"``, the word the TOML files and ``otp-py`` use too)."""
+        return cls(id=id, start=start, backend="asyncio", **fields)
+
+    @classmethod
     def task(cls, id: str, start: Callable[..., Any], **fields: Any) -> ChildSpec:
-        """A coroutine function run as an asyncio task on the tree's event loop."""
+        """The older name of :meth:`asyncio`."""
         return cls(id=id, start=start, backend="asyncio", **fields)
 
     @classmethod

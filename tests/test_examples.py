@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -322,6 +323,121 @@ def run_example(name: str, timeout: float = 60.0) -> subprocess.CompletedProcess
         capture_output=True, text=True, timeout=timeout + LEFTOVER_GRACE + 30,
         check=False, cwd=ROOT, env=env,
     )
+
+
+TUTORIAL_OUTPUT: dict[str, list[str | re.Pattern[str]]] = {
+    "tutorial_first_tree.py": [
+        "root: supervisor starting (one_for_one)",
+        "root: started clock",
+        "root: started janitor",
+        "root: supervisor started",
+        re.compile(r"clock: running, pid \d+"),
+        re.compile(r"janitor: running, pid \d+"),
+        "root: clock exited: killed by signal SIGKILL (9); restart",
+        "root: started clock (restart 1)",
+        "clock has a new pid: True",
+        "root: terminated janitor: shutdown",
+        "root: terminated clock: shutdown",
+        "root: supervisor exited: shutdown",
+    ],
+    "tutorial_crash_loop.py": [
+        "root: supervisor starting (one_for_one)",
+        "root: started db",
+        "root: supervisor started",
+        *[line for n in (1, 2, 3) for line in (
+            "root: db exited: ConnectionError: database refused the connection; restart",
+            f"root: started db (restart {n})")],
+        "root: db exited: ConnectionError: database refused the connection; give_up",
+        "root: giving up after db failed: 4 restarts within 5 s (at most 3 allowed)",
+        "root: supervisor exited: shutdown",
+        "---",
+        "supervisor 'root' gave up: 4 restarts within 5 s (at most 3 allowed)",
+        "recent exits (oldest first):",
+        *[re.compile(r"  db: ConnectionError: database refused the connection "
+                     r"\([\d.]+ s before giving up, after [\d.]+ s up\)")] * 4,
+    ],
+    "tutorial_nested.py": [
+        "root: supervisor starting (one_for_one)",
+        "root: started config",
+        "root/pipeline: supervisor starting (one_for_all)",
+        "root/pipeline: started fetcher",
+        "root/pipeline: started parser",
+        "root/pipeline: supervisor started",
+        "root: started pipeline",
+        "root: started web",
+        "root: supervisor started",
+        "['config', 'pipeline', 'web']",
+        "ChildCounts(specs=2, active=2, supervisors=0, workers=2)",
+        "root/pipeline: parser exited: killed by signal SIGKILL (9); restart",
+        "root/pipeline: terminated fetcher: shutdown",
+        "root/pipeline: started fetcher (restart 1)",
+        "root/pipeline: started parser (restart 1)",
+        "root: terminated web: shutdown",
+        "web is stopped",
+        "root: started web (restart 1)",
+        "web is running",
+        "root: terminated web: shutdown",
+        "root/pipeline: terminated parser: shutdown",
+        "root/pipeline: terminated fetcher: shutdown",
+        "root/pipeline: supervisor exited: shutdown",
+        "root: terminated pipeline: shutdown",
+        "root: terminated config: shutdown",
+        "root: supervisor exited: shutdown",
+        "the tree is running: False",
+    ],
+    "tutorial_run.py": [
+        "root: supervisor starting (one_for_one)",
+        "root: started metrics",
+        "job: item 0",
+        "root: started job",
+        "root: supervisor started",
+        "job: item 1",
+        "job: item 2",
+        "root: job exited: normal; keep",
+        "root: terminated metrics: shutdown",
+        "root: supervisor exited: shutdown",
+        "run() returned shutdown",
+    ],
+}
+"""The tutorial's scripts print exactly these lines, no more and no fewer. Lines a
+child process prints (``job: ...``) may land before or after a report line printed at
+the same moment, so only the other lines must keep their order."""
+
+
+def _full_mismatch(expected: list[str | re.Pattern[str]], lines: list[str],
+                   child_prefix: str = "job: ") -> str | None:
+    """Why ``lines`` is not exactly ``expected`` (see TUTORIAL_OUTPUT), or None."""
+
+    def matches(want: str | re.Pattern[str], line: str) -> bool:
+        return bool(want.fullmatch(line)) if isinstance(want, re.Pattern) else want == line
+
+    def ordered(items: list[str | re.Pattern[str]] | list[str]) -> list[Any]:
+        return [x for x in items if not (isinstance(x, str) and x.startswith(child_prefix))]
+
+    used = [False] * len(expected)
+    for line in lines:
+        index = next((i for i, want in enumerate(expected)
+                      if not used[i] and matches(want, line)), None)
+        if index is None:
+            return f"unexpected line {line!r}"
+        used[index] = True
+    missing = [want for want, hit in zip(expected, used, strict=True) if not hit]
+    if missing:
+        return f"missing lines {missing!r}"
+    fixed, seen = ordered(expected), ordered(lines)
+    for want, line in zip(fixed, seen, strict=True):
+        if not matches(want, line):
+            return f"out of order: {line!r} where {want!r} was expected"
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(TUTORIAL_OUTPUT))
+def test_the_tutorial_prints_exactly_what_it_shows(name: str) -> None:
+    result = run_example(name)
+    assert result.returncode == 0, f"exit status {result.returncode}\n{result.stderr}"
+    problem = _full_mismatch(TUTORIAL_OUTPUT[name], result.stdout.splitlines())
+    assert problem is None, f"{problem}\n{result.stdout}"
+    assert result.stderr == ""  # (it listens to its reports: no default logging)
 
 
 def _missing(expected: list[str | re.Pattern[str]], lines: list[str]) -> list[str]:

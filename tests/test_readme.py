@@ -29,7 +29,23 @@ def test_readme_first_command_installs_and_runs_the_demo() -> None:
     """The main job is the console script's demo (tests/cli/test_demo.py runs it)."""
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"^    (\S.*)$", readme, re.M)
-    assert commands[0] == "python -m pip install -e . && otp-py demo"
+    assert commands[0] == "python -m pip install -e '.[cli]' && otp-py demo"
+
+
+def test_readme_docs_commands_name_extras_that_bring_their_tools() -> None:
+    """A fresh machine can run the docs build the README gives: tox comes from the
+    extra it installs, and sphinx and the theme from the docs extra."""
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text()
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert "`python -m pip install -e '.[dev]' && tox -e docs`" in readme
+    assert any(d.startswith("tox") for d in extras["dev"])
+    assert "`python -m pip install -e '.[docs]' && sphinx-build -W -b html docs" in readme
+    assert {d.split(">")[0] for d in extras["docs"]} >= {"sphinx", "furo"}
+    conf = (ROOT / "docs" / "conf.py").read_text()
+    assert 'html_theme = "furo"' in conf
 
 
 def test_quickstart_kills_the_child_and_it_comes_back() -> None:

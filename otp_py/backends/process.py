@@ -13,6 +13,13 @@ pool's ``with`` block does), a kill SIGKILL to its whole process group; once the
 has ended, whatever is left of its group is killed too, so grandchildren never outlive
 it (systemd calls this ``KillMode=mixed``). The process-wide guardian kills the group if the
 supervising process dies first.
+
+Descendants that leave the group (``setsid``, a daemonising double fork) are reached
+too: where the runtime provides a cgroup (:mod:`otp_py.runtime.containment`) the child
+enters it before running anything, a kill and the clean-up after its end are a
+``cgroup.kill``, and the guardian kills the cgroup if the supervisor dies. Elsewhere,
+the descendants found under the child just before a stop or a kill are killed once
+it has ended.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import attrs
 from otp_py._core.reasons import ExitReason, Hung
 from otp_py._core.reports import Report
 from otp_py._errors import SupervisorNotRunningError
-from otp_py.backends import reasons
+from otp_py.backends import containment, reasons
 from otp_py.backends.base import BackendEnv, ChildSink
 from otp_py.backends.output import ChildStreams
 from otp_py.backends.process_child import ChildOptions, bootstrap
@@ -114,11 +121,23 @@ class ProcessRunner:
         self._calls: dict[int, asyncio.Future[Any]] = {}  # calls to a subtree in the child
         self._call_ids = itertools.count(1)
         self.pid: int | None = None
+        self._cgroup: containment.Cgroup | None = None
+        self._leftovers: list[int] = []  # pidfds of descendants seen at a stop
 
     def launch(self) -> None:
+        self._cgroup = containment.new_cgroup(self._env.guardian)
+        try:
+            self._launch_in_cgroup()
+        except BaseException:
+            containment.release_cgroup(self._env.guardian, self._cgroup)
+            self._cgroup = None
+            raise
+
+    def _launch_in_cgroup(self) -> None:
         spec = self._spec
         options = ChildOptions(
-            path=self._env.path, parent_pid=os.getpid(), heartbeat=spec.heartbeat is not None
+            path=self._env.path, parent_pid=os.getpid(), heartbeat=spec.heartbeat is not None,
+            cgroup=self._cgroup.procs if self._cgroup is not None else None,
         )
         method = spec.start_method or DEFAULT_START_METHOD
         # (its stdout and stderr: pipes to its log files and stderr tail, or None)
@@ -321,6 +340,10 @@ class ProcessRunner:
             return
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)  # grandchildren left in its group
+        containment.kill_pidfds(self._leftovers)  # and those that left it
+        self._leftovers = []
+        containment.release_cgroup(self._env.guardian, self._cgroup)
+        self._cgroup = None
         if self._env.guardian is not None:
             self._env.guardian.unwatch(pid)
 
@@ -335,8 +358,15 @@ class ProcessRunner:
         self._stop_requested = True
         pid = self.pid
         if pid is not None and not self._reported:
+            self._note_descendants(pid)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
+
+    def _note_descendants(self, pid: int) -> None:
+        """Without a cgroup: remember the descendants that live now, whatever their
+        group, to kill them once the child has ended (a cgroup holds them anyway)."""
+        if self._cgroup is None:
+            self._leftovers += containment.pidfds(containment.descendants(pid))
 
     def kill(self) -> None:
         """SIGKILL to the child's whole process group (and the child, should it not
@@ -345,10 +375,13 @@ class ProcessRunner:
         pid = self.pid
         if pid is None or self._reported:
             return
+        self._note_descendants(pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+        if self._cgroup is not None:
+            self._cgroup.kill()
 
     def describe(self) -> dict[str, Any]:
         return {"pid": self.pid}

@@ -2,6 +2,8 @@
 
 Before the target runs, the child:
 
+* enters the cgroup of its own that its supervisor made for it, if any (see
+  :mod:`otp_py.backends.containment`), so nothing it starts can escape a stop;
 * becomes the leader of a new process group, so a stop or a kill reaches everything
   it starts (pool workers, shells and their children);
 * asks the kernel to SIGKILL it if its parent dies (``PR_SET_PDEATHSIG``), and exits
@@ -29,6 +31,7 @@ import attrs
 
 from otp_py._core.reasons import Abnormal, Crashed, Exited, ExitReason, Normal, Shutdown
 from otp_py._errors import Shutdown as ShutdownException
+from otp_py.backends.containment import enter_cgroup
 from otp_py.backends.context import ChildContext, set_current
 from otp_py.backends.reasons import from_exception
 
@@ -45,6 +48,7 @@ class ChildOptions:
     stderr_fd: int | None = None  # fork: an inherited pipe to become fd 2
     stderr_conn: Any = None  # spawn, process classes: the same pipe, as a Connection
     stdout_conn: Any = None  # the same for fd 1, when its output is captured
+    cgroup: str | None = None  # the cgroup.procs of the child's own cgroup, to enter
 
 
 def bootstrap(
@@ -52,6 +56,9 @@ def bootstrap(
     options: ChildOptions,
 ) -> None:
     """Run ``target(*args, **kwargs)`` as a supervised child process."""
+    # First of all, before anything can be started from here: enter the child's own
+    # cgroup, which all its descendants will share, whatever they do.
+    enter_cgroup(options.cgroup)
     # A forked child inherits the supervisor's event-loop wakeup descriptor: every
     # signal it handled would also wake (and mislead) the supervisor's loop.
     with contextlib.suppress(ValueError):

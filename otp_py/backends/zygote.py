@@ -22,7 +22,13 @@ Protocol (a Unix stream socket; the supervisor holds one end, the server the oth
 The server reaps its children on SIGCHLD and writes each one's exit code (as
 ``multiprocessing`` reports it: negative for a signal) to its status pipe, which the
 supervisor watches with its event loop. If the supervisor dies, the server reads
-end-of-file and exits; its children then receive their parent-death signal.
+end-of-file, SIGKILLs its children and then whatever they leave, and exits.
+
+The server is a child subreaper: the orphans of process children (a daemon, a
+``setsid`` grandchild whose parent died) are reparented to it, not to init, and its
+reaping loop reaps them like its own children. Every process it has is a process
+child or descends from one, so this steals no one's exit status; and on the
+supervisor's death it can end them, even where no cgroup holds them.
 """
 
 from __future__ import annotations
@@ -41,7 +47,9 @@ import threading
 import traceback
 from typing import Any, ClassVar
 
-__all__ = ["ForkServer", "ForkServerError", "main"]
+from otp_py.backends.containment import children_of_self, set_child_subreaper
+
+__all__ = ["IMPORTING_MAIN", "ForkServer", "ForkServerError", "main", "main_guard_message"]
 
 _LENGTH = struct.Struct("!Q")
 _STATUS = struct.Struct("!i")
@@ -49,6 +57,23 @@ _STATUS = struct.Struct("!i")
 
 class ForkServerError(RuntimeError):
     """The fork server could not start a child (the text says why)."""
+
+
+IMPORTING_MAIN = "OTP_PY_IMPORTING_MAIN"
+"""Set (to the script's path) while the fork server imports the supervisor's main
+script to find a target defined in it."""
+
+
+def main_guard_message(script: str, exc: BaseException) -> str:
+    """The error for a script whose import, to find a process child's target, failed
+    (typically: it started its tree again because it has no ``__main__`` guard)."""
+    # (no apostrophes: the text travels inside a repr, which would escape them)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return (f"importing {script} to find the target of a process child failed "
+            f"({type(exc).__name__}: {first}): a target defined in a script is found by "
+            "importing the script again in a fresh process, which runs its top-level "
+            'code; put the code that starts the tree under if __name__ == "__main__":, '
+            "or define the target in a module of its own")
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
@@ -168,7 +193,7 @@ class ForkServer:
         self._process = None
 
     def close(self) -> None:
-        """Stop the fork server (its children are not affected until they exit)."""
+        """Stop the fork server (and any child it still runs, with what they left)."""
         with self._lock:
             process = self._process
             self._discard()
@@ -210,6 +235,7 @@ class _Server:
         self.selector = selectors.DefaultSelector()
 
     def run(self) -> None:
+        set_child_subreaper()  # see end_all
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_IGN if number == signal.SIGINT else signal.SIG_DFL)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -227,7 +253,28 @@ class _Server:
                             pass
                     self.reap()
                 elif not self.serve_one():
+                    self.end_all()
                     return
+
+    def end_all(self) -> None:
+        """The supervisor is gone: SIGKILL our children, then, as long as any is
+        left, what they leave. We are a child subreaper, so the orphans of our
+        children, even those that left their group or session (a ``setsid``
+        grandchild, a daemon), are reparented to us while we live: everything
+        adopted here descends from a process child. (Where a cgroup holds each
+        child, the guardian kills the cgroups too; this is what reaches the
+        escaped descendants of process children where none is writable.)"""
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for _ in range(100):  # each round ends one generation of orphans
+            kids = children_of_self()
+            if not kids:
+                return
+            for pid in kids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            for pid in kids:
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, 0)  # once reaped, its orphans are ours
 
     def reap(self) -> None:
         while True:
@@ -301,10 +348,19 @@ class _Server:
         self.main_ready = True
         name = self.hello.get("main_spec")
         path = self.hello.get("main_file")
-        if name and not name.endswith("__main__"):
-            spawn.prepare({"init_main_from_name": name})
-        elif path:
-            spawn.prepare({"init_main_from_path": path})
+        # A script without an `if __name__ == "__main__":` guard starts its tree again
+        # when imported here; the runtime refuses to while this is set (see
+        # otp_py.runtime.api), and the refusal is turned into one clear error.
+        os.environ[IMPORTING_MAIN] = str(path or name)
+        try:
+            if name and not name.endswith("__main__"):
+                spawn.prepare({"init_main_from_name": name})
+            elif path:
+                spawn.prepare({"init_main_from_path": path})
+        except BaseException as exc:
+            raise RuntimeError(main_guard_message(str(path or name), exc)) from None
+        finally:
+            os.environ.pop(IMPORTING_MAIN, None)
 
     def reply(self, reply: tuple[Any, ...]) -> None:
         _send_message(self.sock, pickle.dumps(reply))

@@ -42,6 +42,9 @@ tree answers one JSON object and a newline, then closes. Requests::
     {"op": "status", "events": 20}         # which_children of every supervisor
     {"op": "restart", "path": "demo/pool/conn"}
     {"op": "terminate", "path": "pool/conn"}   # the root's id may be left out
+    {"op": "start", "path": "pool/conn"}       # restart_child of a stopped child
+    {"op": "signal", "path": "web", "signal": "HUP", "group": false}
+    {"op": "child", "path": "pool/conn", "history": 10}  # one child in full
     {"op": "stop"}                          # stop the whole tree in order
     {"op": "log", "path": "pool/conn", "stream": "stdout"}  # the file of a child's output
     {"op": "log"}                           # the file of the tree's event log
@@ -58,6 +61,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import stat
 import struct
@@ -69,7 +73,7 @@ from typing import Any, Final
 import otp_py as otp
 from otp_py.cli.errors import EXIT_FAILED, EXIT_USAGE, CliError
 from otp_py.cli.render import json_ready
-from otp_py.cli.snapshot import Node, Recorder, snapshot
+from otp_py.cli.snapshot import Node, Recorder, child_fields, exit_record, snapshot
 
 __all__ = [
     "BACKLOG",
@@ -370,6 +374,9 @@ class ControlServer:
             "status": self._status,
             "restart": self._restart,
             "terminate": self._terminate,
+            "start": self._start,
+            "signal": self._signal,
+            "child": self._child,
             "stop": self._stop,
             "log": self._log,
         }
@@ -494,6 +501,63 @@ class ControlServer:
         if await sup.restart_child(relative) is None:  # its start said otp.Ignore
             return {"ok": True, "message": f"{full} ignored its start; not running"}
         return {"ok": True, "message": f"restarted {full}"}
+
+    async def _start(self, request: dict[str, Any]) -> dict[str, Any]:
+        """supervisorctl's ``start``: :meth:`~otp_py.AsyncSupervisor.restart_child` of a
+        stopped child; a running one is left alone."""
+        sup, spec, _ = self._tree
+        parent, child_id, info = await self._locate(request)
+        full = "/".join(p for p in (spec.id, parent, child_id) if p)
+        if info.state == "running":
+            return {"ok": True, "message": f"{full} is already running"}
+        await sup.restart_child(f"{parent}/{child_id}" if parent else child_id)
+        return {"ok": True, "message": f"started {full}"}
+
+    async def _signal(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send a signal to a process or command child (or to its process group)."""
+        _, spec, _ = self._tree
+        parent, child_id, info = await self._locate(request)
+        full = "/".join(p for p in (spec.id, parent, child_id) if p)
+        signum = parse_signal(request.get("signal"))
+        if info.is_supervisor or info.spec.backend not in ("process", "command"):
+            kind = "a supervisor" if info.is_supervisor else (
+                f"{'an' if info.spec.backend[0] in 'aeiou' else 'a'} {info.spec.backend} child")
+            raise ControlError(f"{full} is {kind}, which runs inside the tree's process: "
+                               "only process and command children can be signalled")
+        if info.pid is None:
+            raise ControlError(f"{full} is {info.state}: it has no process to signal")
+        group = bool(request.get("group"))
+        try:
+            if group:
+                os.killpg(os.getpgid(info.pid), signum)
+            else:
+                os.kill(info.pid, signum)
+        except ProcessLookupError:
+            raise ControlError(f"{full} (pid {info.pid}) has just ended") from None
+        target = f"process group of {full} (pid {info.pid})" if group else \
+            f"{full} (pid {info.pid})"
+        return {"ok": True, "message": f"sent {signal.Signals(signum).name} to {target}",
+                "pid": info.pid}
+
+    async def _child(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One child in full: its spec, state, pid, uptime, restarts and crash history
+        (the last ``history`` exits, with traceback and stderr tail)."""
+        sup, spec, recorder = self._tree
+        count = request.get("history", 10)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ControlError(f"'history' must be a non-negative integer; got {count!r}")
+        parent, child_id, info = await self._locate(request)
+        relative = f"{parent}/{child_id}" if parent else child_id
+        path = "/".join(p for p in (spec.id, parent, child_id) if p)
+        node = child_fields(info, path, recorder)
+        records: tuple[Any, ...] = ()
+        with contextlib.suppress(otp.OtpError):
+            records = await sup.child_history(relative)
+        # Records carry the loop's clock (time.monotonic, system-wide on Linux, so a
+        # subtree's process shares it); a reader wants wall-clock times.
+        offset = time.time() - time.monotonic()
+        node["history"] = [exit_record(r, offset) for r in records[-count:]] if count else []
+        return {"ok": True, "tree": self._info(), "child": node}
 
 
 def _log_dir(spec: otp.SupervisorSpec) -> str | None:
@@ -623,6 +687,25 @@ def find_socket(explicit: str | None = None, tree: str | None = None) -> Path:
         raise CliError(f"several trees are running ({names}); choose one with --tree ID "
                        "or --socket PATH", code=EXIT_USAGE)
     return found[0]
+
+
+def parse_signal(value: Any) -> int:
+    """A signal given as ``HUP``, ``SIGHUP`` or ``1``; raises :class:`ControlError`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return int(signal.Signals(value))
+        except ValueError:
+            pass
+    elif isinstance(value, str):
+        text = value.strip().upper()
+        if text.isdigit():
+            return parse_signal(int(text))
+        name = text if text.startswith("SIG") else f"SIG{text}"
+        member = getattr(signal.Signals, name, None)
+        if member is not None:
+            return int(member)
+    raise ControlError(f"unknown signal {value!r}; expected a name such as HUP, TERM or USR1, "
+                       "or a number")
 
 
 def status_nodes(reply: dict[str, Any]) -> Node:

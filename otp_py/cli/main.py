@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import otp_py as otp
 from otp_py.cli import control, render
@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check", help="validate a tree; print each error with its location",
-        description="Validate a tree file (or MODULE:ATTR) without running it.")
+        description="Validate a tree file (or MODULE:ATTR) without running it, and find "
+                    "what would fail at start: a command not found on PATH, a cwd that "
+                    "does not exist, a process target that cannot be imported.")
     check.add_argument("target", metavar="FILE.toml|MODULE:ATTR")
     check.set_defaults(func=cmd_check)
 
@@ -162,9 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     tree.set_defaults(func=cmd_tree)
 
     status = commands.add_parser(
-        "status", help="show a running tree: which children run, restarts, last exits",
-        description="Ask a running tree (otp-py run / demo) for which_children of every "
-                    "supervisor.")
+        "status", help="show a running tree, or one child in full (PATH)",
+        description="Without PATH: which_children of every supervisor of a running tree "
+                    "(otp-py run / demo). With PATH (globs such as 'pool/*' allowed): "
+                    "each child in full: spec, state, pid, uptime, restarts and its last "
+                    "exits with their tracebacks or stderr tails.")
+    status.add_argument("paths", nargs="*", metavar="PATH")
+    status.add_argument("--history", type=_count, default=10, metavar="N",
+                        help="with PATH: show the last N exits (default 10)")
     _add_client_options(status)
     status.add_argument("--json", action="store_true", help="print the reply as JSON")
     status.add_argument("--events", type=_count, default=0, metavar="N",
@@ -173,14 +180,59 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show at most N children per supervisor (default 0: all)")
     status.set_defaults(func=cmd_status)
 
+    paths_help = ("PATH is as 'otp-py status' shows it (demo/pool/conn); the root's id "
+                  "may be left out (pool/conn); a glob ('pool/*') names every child it "
+                  "matches, as supervisorctl's 'group:*'.")
+    for name, what, desc in (
+        ("start", "start stopped children (restart_child)",
+         "Start each stopped child again with its spec (restart_child); a running one "
+         "is left alone."),
+        ("stop", "stop children (terminate_child); their specs stay",
+         "Stop each child (terminate_child): its spec stays, 'start' starts it again. "
+         "To stop the whole tree: otp-py shutdown."),
+        ("restart", "stop children if they run, then start them again",
+         "Stop each child if it runs, then start it again with its spec."),
+    ):
+        sub = commands.add_parser(name, help=what, description=f"{desc} {paths_help}")
+        sub.add_argument("paths", nargs="*", metavar="PATH")
+        _add_client_options(sub)
+        sub.set_defaults(func=cmd_child_op, op={"stop": "terminate"}.get(name, name),
+                         verb=name)
+
+    sig = commands.add_parser(
+        "signal", help="send a signal to process or command children",
+        description="Send SIGNAL (HUP, SIGHUP or 1) to each process or command child, or "
+                    f"to its whole process group with --group. {paths_help}")
+    sig.add_argument("signame", metavar="SIGNAL")
+    sig.add_argument("paths", nargs="+", metavar="PATH")
+    sig.add_argument("--group", action="store_true",
+                     help="signal the child's process group (the child and what it started)")
+    _add_client_options(sig)
+    sig.set_defaults(func=cmd_signal)
+
+    pid = commands.add_parser(
+        "pid", help="print the pid of the tree, or of children",
+        description="Without PATH: the pid of the process running the tree. With PATH: "
+                    f"the pid of each process or command child. {paths_help}")
+    pid.add_argument("paths", nargs="*", metavar="PATH")
+    _add_client_options(pid)
+    pid.set_defaults(func=cmd_pid)
+
+    shutdown = commands.add_parser(
+        "shutdown", help="stop the whole tree in order (supervisorctl's shutdown)",
+        description="Stop the whole running tree in order; otp-py run then exits 0.")
+    _add_client_options(shutdown)
+    shutdown.set_defaults(func=cmd_shutdown)
+
     ctl = commands.add_parser(
-        "ctl", help="restart or terminate a child of a running tree, or stop the tree",
+        "ctl", help="the same commands under one name: ctl start|stop|restart|terminate PATH",
         description="restart PATH: stop the child if it runs, then start it again. "
+                    "start PATH: start a stopped child. "
                     "terminate PATH: stop it (its spec stays; restart starts it again). "
-                    "stop: stop the whole tree in order. PATH is as 'otp-py status' shows "
-                    "it (demo/pool/conn); the root's id may be left out (pool/conn).")
-    ctl.add_argument("action", choices=("restart", "terminate", "stop"))
-    ctl.add_argument("path", nargs="?", metavar="PATH")
+                    "stop: stop the whole tree in order (as 'otp-py shutdown'; with PATH, "
+                    f"as 'otp-py stop PATH'). {paths_help}")
+    ctl.add_argument("action", choices=("restart", "start", "terminate", "stop"))
+    ctl.add_argument("paths", nargs="*", metavar="PATH")
     _add_client_options(ctl)
     ctl.set_defaults(func=cmd_ctl)
 
@@ -233,7 +285,7 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
         server.bind()
     hint = "Ctrl-C stops the tree in order"
     if server is not None:
-        hint += f"  ·  in another terminal: {PROG} status, {PROG} ctl restart PATH"
+        hint += f"  ·  in another terminal: {PROG} status, {PROG} restart PATH"
     try:
         if args.log_format == "json":
             from otp_py.cli.jsonview import JsonView
@@ -322,15 +374,20 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from otp_py.cli.load import is_tree_file, load_tree, use_cwd
-    from otp_py.cli.toml_spec import check_file
+    from otp_py.cli.toml_spec import check_file, start_problems
 
     if is_tree_file(args.target):
         use_cwd()
         spec, problems = check_file(args.target)
         if spec is None:
             raise CliError(*(p.describe() for p in problems), code=EXIT_USAGE, located=True)
+        text = Path(args.target).read_text(encoding="utf-8")
+        late = start_problems(spec, args.target, text)
     else:
         spec = load_tree(args.target)
+        late = start_problems(spec, args.target)
+    if late:  # valid, but would fail at start
+        raise CliError(*(p.describe() for p in late), code=EXIT_USAGE, located=True)
     supervisors, workers = count_specs(spec)
     print(f"{args.target}: ok: tree {spec.id!r} with {supervisors} supervisor"
           f"{'s' if supervisors != 1 else ''} and {workers} worker{'s' if workers != 1 else ''}")
@@ -352,6 +409,8 @@ def cmd_tree(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     path = control.find_socket(args.socket, args.tree)
+    if args.paths:
+        return _status_children(path, args)
     reply = control.request(path, {"op": "status", "events": args.events or 20},
                             timeout=args.timeout)
     if args.json:
@@ -374,21 +433,156 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_ctl(args: argparse.Namespace) -> int:
-    if args.action == "stop":
-        if args.path:
-            raise CliError(f"'ctl stop' stops the whole tree and takes no PATH; to stop one "
-                           f"child: {PROG} ctl terminate {args.path}", code=EXIT_USAGE)
-        payload: dict[str, Any] = {"op": "stop"}
-    else:
-        if not args.path:
-            raise CliError(f"'ctl {args.action}' needs the PATH of a child (see {PROG} status)",
-                           code=EXIT_USAGE)
-        payload = {"op": args.action, "path": args.path}
-    path = control.find_socket(args.socket, args.tree)
-    reply = control.request(path, payload, timeout=args.timeout)
+def _status_children(sock: Path, args: argparse.Namespace) -> int:
+    """``status PATH...``: each child in full (one JSON object for one plain PATH, a
+    list for globs or several paths)."""
+    children: list[dict[str, Any]] = []
+    failed = False
+    for child_path in _expand(sock, args.paths, args.timeout):
+        try:
+            reply = control.request(sock, {"op": "child", "path": child_path,
+                                           "history": args.history}, timeout=args.timeout)
+        except CliError as exc:
+            _report(exc.lines)
+            failed = True
+            continue
+        children.append(reply["child"])
+    if args.json:
+        single = len(args.paths) == 1 and not _is_glob(args.paths[0])
+        if children:
+            print(json.dumps(children[0] if single else children, indent=2))
+    elif children:
+        now = time.time()
+        print("\n\n".join("\n".join(render.child_detail(c, now)) for c in children))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+_GLOB_CHARS: Final = frozenset("*?[")
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in _GLOB_CHARS for c in pattern)
+
+
+def _expand(sock: Path, patterns: Sequence[str], timeout: float) -> list[str]:
+    """The child paths ``patterns`` name: a plain path as it is (the tree says if it
+    is wrong), a glob matched segment by segment against the running tree (``*`` does
+    not cross ``/``), in start order. Raises :class:`CliError` for a glob that matches
+    nothing."""
+    if not any(_is_glob(p) for p in patterns):
+        return list(patterns)
+    from fnmatch import fnmatchcase
+
+    from otp_py.cli.snapshot import flatten
+
+    reply = control.request(sock, {"op": "status", "events": 0}, timeout=timeout)
+    root = control.status_nodes(reply)
+    root_id = str(root.get("id"))
+    paths = [str(row["path"]) for row in flatten(root)[1:] if "more" not in row]
+    found: list[str] = []
+    for pattern in patterns:
+        if not _is_glob(pattern):
+            found.append(pattern)
+            continue
+        parts = [p for p in pattern.split("/") if p]
+        if parts and parts[0] != root_id:
+            parts = [root_id, *parts]
+        matches = [p for p in paths if len(p.split("/")) == len(parts) and all(
+            fnmatchcase(seg, pat) for seg, pat in zip(p.split("/"), parts, strict=True))]
+        if not matches:
+            raise CliError(f"no child matches {pattern!r} (see {PROG} status)")
+        found += [m for m in matches if m not in found]
+    return found
+
+
+def _each(sock: Path, paths: Sequence[str], timeout: float,
+          payload: Callable[[str], dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    """Send one request per child path; print each refusal as it comes. Returns the
+    replies and whether any request was refused."""
+    replies: list[dict[str, Any]] = []
+    failed = False
+    for child_path in _expand(sock, paths, timeout):
+        try:
+            replies.append(control.request(sock, payload(child_path), timeout=timeout))
+        except CliError as exc:
+            _report(exc.lines)
+            failed = True
+    return replies, failed
+
+
+def cmd_child_op(args: argparse.Namespace) -> int:
+    """``start``, ``stop`` and ``restart`` of children."""
+    if not args.paths:
+        hint = f"; to stop the whole tree: {PROG} shutdown" if args.verb == "stop" else ""
+        raise CliError(f"'{args.verb}' needs the PATH of a child, or a glob such as 'pool/*' "
+                       f"(see {PROG} status){hint}", code=EXIT_USAGE)
+    sock = control.find_socket(args.socket, args.tree)
+    replies, failed = _each(sock, args.paths, args.timeout,
+                            lambda p: {"op": args.op, "path": p})
+    for reply in replies:
+        print(reply.get("message", "ok"))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_signal(args: argparse.Namespace) -> int:
+    try:
+        control.parse_signal(args.signame)
+    except control.ControlError as exc:
+        raise CliError(str(exc), code=EXIT_USAGE) from None
+    sock = control.find_socket(args.socket, args.tree)
+    replies, failed = _each(sock, args.paths, args.timeout, lambda p: {
+        "op": "signal", "path": p, "signal": args.signame, "group": args.group})
+    for reply in replies:
+        print(reply.get("message", "ok"))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _a(kind: str, node: dict[str, Any]) -> str:
+    """``a supervisor``, ``an asyncio child``."""
+    noun = kind if node.get("kind") == "supervisor" else f"{kind} child"
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def cmd_pid(args: argparse.Namespace) -> int:
+    sock = control.find_socket(args.socket, args.tree)
+    if not args.paths:
+        reply = control.request(sock, {"op": "ping"}, timeout=args.timeout)
+        print(reply["tree"]["pid"])
+        return EXIT_OK
+    replies, failed = _each(sock, args.paths, args.timeout,
+                            lambda p: {"op": "child", "path": p, "history": 0})
+    for reply in replies:
+        child = reply["child"]
+        if child.get("pid") is None:
+            why = (f"it is {child.get('state')}" if child.get("state") != "running" else
+                   f"{_a(render.kind_of(child), child)} runs inside the tree's process "
+                   f"(pid {reply['tree']['pid']})")
+            _report([f"{child['path']} has no pid of its own: {why}"])
+            failed = True
+        elif len(args.paths) == 1 and not _is_glob(args.paths[0]):
+            print(child["pid"])
+        else:
+            print(f"{child['path']} {child['pid']}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_shutdown(args: argparse.Namespace) -> int:
+    sock = control.find_socket(args.socket, args.tree)
+    reply = control.request(sock, {"op": "stop"}, timeout=args.timeout)
     print(reply.get("message", "ok"))
     return EXIT_OK
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    """``ctl ACTION [PATH...]``: the older spelling of the same requests."""
+    if args.action == "stop" and not args.paths:
+        return cmd_shutdown(args)
+    if not args.paths:
+        raise CliError(f"'ctl {args.action}' needs the PATH of a child (see {PROG} status)",
+                       code=EXIT_USAGE)
+    args.op = "terminate" if args.action == "stop" else args.action
+    args.verb = args.action
+    return cmd_child_op(args)
 
 
 # ------------------------------------------------------------------ entry point

@@ -13,8 +13,13 @@ __all__ = [
     "COLUMNS",
     "age",
     "cells",
+    "child_detail",
+    "clip",
     "declared_text",
     "duration",
+    "exit_lines",
+    "fit_rows",
+    "fit_widths",
     "json_ready",
     "kind_of",
     "mermaid",
@@ -52,6 +57,77 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+ELLIPSIS: Final = "\u2026"
+
+
+def clip(text: str, width: int, *, left: bool = False) -> str:
+    """``text`` cut to ``width`` characters with an ellipsis (at the start with
+    ``left``: a path keeps its last, most telling part)."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    if width == 1:
+        return ELLIPSIS
+    return ELLIPSIS + text[len(text) - width + 1:] if left else text[: width - 1] + ELLIPSIS
+
+
+LIVE_CAPS: Final = (40, 18, 10, 8, 8, 6)
+"""The widest each column but the last (LAST EXIT) may be in the live view; LAST EXIT
+gets the rest of the terminal's width."""
+LIVE_MINS: Final = (12, 6, 7, 3, 5, 4)
+"""The narrowest they shrink to, PATH first, when the terminal is narrow."""
+
+
+def fit_widths(rows: Sequence[Sequence[str]], width: int, *, last_min: int = 28) -> list[int]:
+    """Column widths for :data:`COLUMNS` rows on a line of ``width`` characters, one
+    space between columns: each column as wide as its widest cell up to
+    :data:`LIVE_CAPS`; when that does not leave LAST EXIT ``last_min`` characters, the
+    other columns shrink (PATH first, then KIND and STATE) down to :data:`LIVE_MINS`.
+    The widths and separators never add up to more than ``width``."""
+    count = len(COLUMNS)
+    natural = [max([len(r[i]) for r in rows] or [0]) for i in range(count)]
+    caps = [max(LIVE_CAPS[0], width // 3), *LIVE_CAPS[1:]]  # a wide terminal: long paths
+    widths = [min(natural[i], caps[i]) for i in range(count - 1)]
+    room = width - (count - 1)
+    for i in (0, 1, 2, 5, 4, 3):
+        short = last_min - (room - sum(widths))
+        if short <= 0:
+            break
+        widths[i] -= min(short, max(widths[i] - LIVE_MINS[i], 0))
+    last = max(room - sum(widths), 0)
+    overflow = sum(widths) + last - room
+    if overflow > 0:  # narrower than the minimums: PATH gives what is missing
+        widths[0] = max(widths[0] - overflow, 1)
+    return [*widths, min(last, max(natural[-1], 0)) if natural[-1] < last else last]
+
+
+def fit_rows(root: Node, max_rows: int, *, max_children: int | None = None) -> list[Node]:
+    """At most ``max_rows`` rows of the running tree: fewer children per supervisor
+    (the rest summed up in a ``... N more`` row per supervisor) until the tree fits,
+    then, if it still does not, the first rows and one row counting the rest."""
+    rows = flatten(root, max_children=max_children)
+    if len(rows) > max_rows:
+        widest = max(len(n.get("children") or []) for n in rows)
+        low, high = 1, min(widest, max_children or widest)
+        while low < high:  # the largest per-supervisor limit that still fits
+            middle = (low + high + 1) // 2
+            if len(flatten(root, max_children=middle)) <= max_rows:
+                low = middle
+            else:
+                high = middle - 1
+        rows = flatten(root, max_children=low)
+    if len(rows) > max(max_rows, 1):
+        keep = max(max_rows - 1, 0)
+        hidden = rows[keep:]
+        running = sum(r["running"] if "more" in r else r.get("state") == "running"
+                      for r in hidden)
+        more = sum(r.get("more", 1) for r in hidden)
+        rows = [*rows[:keep], {"more": more, "running": running, "depth": 0,
+                               "path": root["path"], "rows": True}]
+    return rows
+
+
 def kind_of(node: Node) -> str:
     """``supervisor`` (or ``supervisor/process`` for a subtree in its own process),
     else the worker's backend."""
@@ -86,6 +162,60 @@ def _align(rows: Sequence[Sequence[str]], right: Iterable[int] = ()) -> list[str
         parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
                  enumerate(zip(r, widths, strict=True))]
         lines.append("  ".join(parts).rstrip())
+    return lines
+
+
+def _indent(text: str, prefix: str) -> list[str]:
+    return [prefix + line for line in text.rstrip("\n").splitlines()]
+
+
+def exit_lines(record: Node, now: float, *, prefix: str = "  ") -> list[str]:
+    """One exit of a crash history: when, why, then its traceback or stderr tail."""
+    import time as _time
+
+    at = float(record["at"])
+    when = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(at))
+    extra = []
+    if record.get("uptime") is not None:
+        extra.append(f"after {duration(float(record['uptime']))} up")
+    if record.get("delay"):
+        extra.append(f"restarted after {float(record['delay']):.3g} s")
+    tail = f" ({', '.join(extra)})" if extra else ""
+    lines = [f"{prefix}{when} ({age(at, now)} ago): {record['reason']}{tail}"]
+    if record.get("traceback"):
+        lines += _indent(str(record["traceback"]), prefix + "    ")
+    if record.get("stderr"):
+        lines.append(f"{prefix}    last lines of stderr:")
+        lines += _indent(str(record["stderr"]), prefix + "      ")
+    return lines
+
+
+def child_detail(node: Node, now: float) -> list[str]:
+    """One child in full, for ``otp-py status PATH``: its spec, state, pid, uptime,
+    restarts, and its crash history (oldest first) with tracebacks and stderr tails."""
+    lines = [f"{node['path']}  ({node['kind']}, {kind_of(node)})"]
+    spec = []
+    if node.get("target"):
+        spec.append(("target", str(node["target"])))
+    if node.get("strategy"):
+        spec.append(("strategy", f"{node['strategy']}, {node.get('intensity', '')}"))
+    spec.append(("restart", f"{node['restart']}, shutdown {node['shutdown']}"
+                 + (", significant" if node.get("significant") else "")))
+    state = str(node.get("state", "?"))
+    spec.append(("state", state))
+    spec.append(("pid", "-" if node.get("pid") is None else str(node["pid"])))
+    spec.append(("uptime", age(node.get("started_at"), now) or "-"))
+    spec.append(("restarts", "-" if node.get("restarts") is None else str(node["restarts"])))
+    width = max(len(k) for k, _ in spec)
+    lines += [f"  {k.ljust(width)}  {v}" for k, v in spec]
+    history = node.get("history") or []
+    if not history:
+        lines.append("  no exits yet")
+    else:
+        lines.append(f"  last {len(history)} exit{'s' if len(history) != 1 else ''} "
+                     "(oldest first):")
+        for record in history:
+            lines += exit_lines(record, now, prefix="    ")
     return lines
 
 

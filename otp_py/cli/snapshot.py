@@ -34,10 +34,12 @@ import otp_py as otp
 
 __all__ = [
     "Recorder",
+    "child_fields",
     "count_specs",
     "declared",
     "describe_shutdown",
     "describe_target",
+    "exit_record",
     "flatten",
     "snapshot",
 ]
@@ -167,6 +169,40 @@ class Recorder:
                 for at, report in events]
 
 
+def child_fields(info: otp.ChildInfo, path: str, recorder: Recorder) -> Node:
+    """One child's node (see the module docstring), without its children."""
+    return {
+        "id": info.id,
+        "path": path,
+        **_spec_fields(info.spec),
+        "state": info.state,
+        "restarts": info.restarts,
+        "pid": info.pid,
+        "started_at": recorder.started_at.get(path) if info.state == "running" else None,
+        "last_exit": recorder.last_exit.get(path),
+        "children": None,
+        "note": None,
+    }
+
+
+def exit_record(record: otp.reports.ExitRecord, offset: float) -> Node:
+    """One entry of a crash history as data: ``at`` (wall clock: the record's loop
+    time plus ``offset``), ``reason``, ``abnormal``, ``traceback`` (a crash of a
+    process, thread or asyncio child), ``stderr`` (the tail a process or command
+    child wrote), ``uptime`` and the restart ``delay``."""
+    reason = record.reason
+    traceback = getattr(reason, "traceback", None)
+    return {
+        "at": record.time + offset,
+        "reason": str(reason),
+        "abnormal": bool(reason is not None and reason.is_abnormal),
+        "traceback": traceback if isinstance(traceback, str) else None,
+        "stderr": record.stderr,
+        "uptime": record.uptime,
+        "delay": record.delay,
+    }
+
+
 async def snapshot(
     sup: otp.AsyncSupervisor,
     spec: otp.SupervisorSpec,
@@ -208,20 +244,7 @@ async def _children(
     nodes: list[Node] = []
     nested: list[tuple[Node, otp.AsyncSupervisor]] = []
     for info in infos:
-        child_path = f"{path}/{info.id}"
-        node: Node = {
-            "id": info.id,
-            "path": child_path,
-            **_spec_fields(info.spec),
-            "state": info.state,
-            "restarts": info.restarts,
-            "pid": info.pid,
-            "started_at": recorder.started_at.get(child_path) if info.state == "running"
-            else None,
-            "last_exit": recorder.last_exit.get(child_path),
-            "children": None,
-            "note": None,
-        }
+        node = child_fields(info, f"{path}/{info.id}", recorder)
         nodes.append(node)
         if info.is_supervisor and info.state == "running":
             # (a subtree in a process of its own answers through its pipe)

@@ -38,8 +38,11 @@ messages, which name the child and the field.
 from __future__ import annotations
 
 import functools
+import importlib
 import operator
+import os
 import re
+import shutil
 import signal
 import tomllib
 from collections.abc import Callable, Mapping
@@ -542,3 +545,89 @@ def load_file(path: str) -> otp.SupervisorSpec:
     if spec is None:
         raise CliError(*(p.describe() for p in problems), code=EXIT_USAGE, located=True)
     return spec
+
+
+# ------------------------------------------------------- what would fail at start
+
+
+def start_problems(spec: otp.SupervisorSpec, file: str | None = None,
+                   text: str | None = None) -> list[Problem]:
+    """What would fail when the tree starts, though the declaration is valid: a
+    command not found on ``PATH`` (the child's own ``env`` PATH, if it sets one), a
+    ``cwd`` that does not exist, a process child's target that cannot be found by
+    import (the child process finds it by module and name). With the file's ``text``
+    each problem carries its line; relative paths are taken from the current
+    directory, as ``otp-py run`` takes them."""
+    locator = _Locator(text) if text is not None else None
+    problems: list[Problem] = []
+
+    def add(where: str, child: otp.ChildSpec, key: str, message: str) -> None:
+        line = locator.line(where, key) if locator is not None else None
+        if line is None and locator is not None:
+            line = locator.line(where)
+        problems.append(Problem(file or spec.id, where, line,
+                                f"child {child.id!r}: field {key!r}: {message}"))
+
+    def visit(sup: otp.SupervisorSpec, where: str) -> None:
+        for index, child in enumerate(sup.children):
+            here = _join(where, f"children[{index}]")
+            if isinstance(child, otp.SupervisorSpec):
+                visit(child, here)
+                continue
+            if child.backend == "command":
+                key = "command" if locator is None or locator.line(here, "command") else "start"
+                message = _command_problem(child)
+                if message:
+                    add(here, child, key, message)
+            if child.cwd is not None and not os.path.isdir(child.cwd):
+                add(here, child, "cwd", f"no such directory: {child.cwd!r}"
+                    + ("" if os.path.isabs(child.cwd) else f" (from {os.getcwd()})"))
+            if child.backend == "process":
+                message = _target_problem(child.start)
+                if message:
+                    add(here, child, "start", message)
+
+    visit(spec, "")
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _command_problem(child: otp.ChildSpec) -> str | None:
+    argv = child.start
+    program = str(argv[0]) if isinstance(argv, tuple | list) and argv else None
+    if program is None:
+        return None
+    if "/" in program:
+        base = child.cwd or os.getcwd()
+        full = os.path.join(base, program)
+        if not os.path.exists(full):
+            return f"{program!r}: no such file"
+        if not os.access(full, os.X_OK) or os.path.isdir(full):
+            return f"{program!r} is not an executable file"
+        return None
+    search = (child.env or {}).get("PATH", os.environ.get("PATH", os.defpath))
+    if shutil.which(program, path=search) is None:
+        return f"{program!r} is not found on PATH ({search})"
+    return None
+
+
+def _target_problem(start: Any) -> str | None:
+    """Why a process child's process could not find ``start`` by import, or None."""
+    while isinstance(start, functools.partial):
+        start = start.func
+    module = getattr(start, "__module__", None)
+    name = getattr(start, "__qualname__", None)
+    if not module or not name:
+        return None  # an instance with __call__: pickled by value
+    if "<lambda>" in name or "<locals>" in name:
+        return (f"{module}:{name} cannot be found by import in the child's process (a "
+                "lambda or a function defined inside another); define it at the top "
+                "level of a module")
+    if module == "__main__":
+        return None  # found by importing the script again (see the __main__ guard)
+    try:
+        found: Any = importlib.import_module(module)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except Exception as exc:
+        return f"cannot import {module}:{name}: {type(exc).__name__}: {exc}"
+    return None

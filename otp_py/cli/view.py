@@ -4,8 +4,9 @@ count, uptime and last exit reason, and the events as they happen.
 Two renderings of the same data:
 
 * :class:`PlainView`: lines on stdout, for pipes, logs and tests. Each event is one
-  line (``12:00:01.234 demo: flaky exited: RuntimeError: ...; restart``); the tree
-  table is printed when it has changed, at most once per refresh interval.
+  line (``12:00:01.234 demo: flaky exited: RuntimeError: ...; restart``), a crash's
+  traceback indented under it the first time that child crashes so (then a count);
+  the tree table is printed when it has changed, at most once per refresh interval.
 * :class:`RichView`: with ``rich`` installed (``pip install 'otp_py[cli]'``) and a
   terminal on stdout, a table redrawn in place under the scrolling events.
 
@@ -17,11 +18,13 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any, Final, TextIO
 
 import otp_py as otp
 from otp_py.cli.errors import EXIT_USAGE, CliError
-from otp_py.cli.render import COLUMNS, age, cells, table_lines
+from otp_py.cli.render import COLUMNS, age, cells, clip, fit_rows, fit_widths, table_lines
 from otp_py.cli.snapshot import Node, flatten
 
 __all__ = ["VIEW_MODES", "PlainView", "RichView", "View", "make_view"]
@@ -73,6 +76,7 @@ class PlainView(View):
         self._tables = tables
         self._max_children = max_children
         self._last: Any = None
+        self._crashes = CrashNotes()
 
     def _print(self, stream: TextIO, text: str) -> None:
         # A closed pipe (the reader has left) or a terminal that hung up (EIO, after
@@ -85,7 +89,9 @@ class PlainView(View):
         self._print(self._err, f"otp-py: {text}")
 
     def event(self, at: float, report: otp.reports.Report) -> None:
-        self._print(self._out, f"{clock(at)} {report.describe()}")
+        suffix, traceback = self._crashes.lines(report)
+        self._print(self._out, "\n".join([f"{clock(at)} {report.describe()}{suffix}",
+                                          *traceback]))
 
     def show(self, root: Node, now: float) -> None:
         if not self._tables:
@@ -112,7 +118,15 @@ _STATE_STYLES: Final = {
 
 
 class RichView(View):
-    """A table redrawn in place (``rich.live.Live``), events scrolling above it."""
+    """The tree redrawn in place (``rich.live.Live``), events scrolling above it.
+
+    Sized to the terminal at every frame, so it works in any terminal: each row is one
+    line (columns shrink, text is cut with an ellipsis, LAST EXIT gets the rest of the
+    width); the frame leaves :data:`EVENT_LINES` lines of the screen to the events
+    above it; a tree taller than that shows fewer children per supervisor (counting
+    the rest) and, if it must, counts the rows it leaves out. Under the table: the
+    last crash, with the end of its traceback. After the tree ends the final frame
+    shows every child stopped."""
 
     wants_events_refresh = True
 
@@ -121,16 +135,22 @@ class RichView(View):
         from rich.live import Live
 
         self._console = Console()
-        self._live = Live(console=self._console, auto_refresh=False, transient=False)
+        self._live = Live(console=self._console, auto_refresh=False, transient=False,
+                          vertical_overflow="crop")
         self._max_children = max_children
         self._hint = hint
+        self._crashes = CrashNotes()
+        self._last_crash: tuple[str, float, str, list[str]] | None = None
+        self._root: Node | None = None
+        self._closed = False
         self._live.start()
 
     def note(self, text: str) -> None:
         from rich.text import Text
 
         with contextlib.suppress(OSError):  # a terminal that hung up: see PlainView
-            self._console.print(Text.assemble(("otp-py: ", "dim"), text))
+            self._console.print(Text.assemble(("otp-py: ", "dim"), text), no_wrap=True,
+                                overflow="ellipsis")
 
     def event(self, at: float, report: otp.reports.Report) -> None:
         from rich.text import Text
@@ -148,44 +168,159 @@ class RichView(View):
         elif isinstance(report, rp.SupervisorStarting | rp.SupervisorStarted
                         | rp.SupervisorExited):
             style = "cyan"
+        suffix, traceback = self._crashes.lines(report)
+        crash = crash_of(report)
+        if crash is not None:
+            path, why, text = crash
+            self._last_crash = (path, at, why, (text or "").rstrip().splitlines())
         with contextlib.suppress(OSError):
             self._console.print(Text.assemble((clock(at) + " ", "dim"),
-                                              (report.describe(), style)))
+                                              (report.describe() + suffix, style)),
+                                no_wrap=True, overflow="ellipsis")
+            for line in traceback:
+                self._console.print(Text(line, style="dim"), no_wrap=True,
+                                    overflow="ellipsis")
 
     def show(self, root: Node, now: float) -> None:
-        from rich import box
-        from rich.table import Table
+        self._root = root
+        if self._closed:
+            return
+        with contextlib.suppress(OSError):
+            self._live.update(self._frame(root, now), refresh=True)
+
+    def _frame(self, root: Node, now: float, *, ended: bool = False) -> Any:
+        from rich.console import Group
         from rich.text import Text
 
-        up = age(root.get("started_at"), now)
-        table = Table(
-            box=box.SIMPLE_HEAD,
-            title=Text.assemble((root["id"], "bold"), f"  up {up}  {summary(root)}"),
-            caption=self._hint or None,
-            caption_justify="left",
-        )
-        for name in COLUMNS:
-            table.add_column(name, justify="right" if name == "RESTARTS" else "left",
-                             no_wrap=name != "LAST EXIT", overflow="ellipsis")
-        for row in flatten(root, max_children=self._max_children):
-            values = cells(row, now)
-            if "more" in row:
-                table.add_row(Text(values[0], style="dim"), "", Text(values[2], style="dim"))
-                continue
-            parent, _, name = str(row["path"]).rpartition("/")
-            path = Text.assemble((parent + "/" if parent else "", "dim"), (name, "bold"))
-            state = Text(values[2], style=_STATE_STYLES.get(str(row.get("state")), ""))
-            restarts = Text(values[3], style="yellow" if row.get("restarts") else "")
-            last = row.get("last_exit") or {}
-            exit_style = "red" if last.get("abnormal") else "dim"
-            table.add_row(path, values[1], state, restarts, values[4], values[5],
-                          Text(values[6], style=exit_style))
-        with contextlib.suppress(OSError):
-            self._live.update(table, refresh=True)
+        width = max(self._console.width, 20)
+        height = max(self._console.height, 8)
+        crash_lines = self._crash_lines(now, width)
+        hint = [Text(clip(self._hint, width), style="dim")] if self._hint and not ended else []
+        # title + header + rows + crash + hint, and EVENT_LINES left for the events
+        budget = height - EVENT_LINES - 2 - len(crash_lines) - len(hint) - 1
+        rows = fit_rows(root, max(budget, 1), max_children=self._max_children)
+        table = [COLUMNS, *(cells(r, now) for r in rows)]
+        widths = fit_widths(table, width)
+        state = "stopped" if ended else f"up {age(root.get('started_at'), now)}"
+        title = Text.assemble((root["id"], "bold"), f"  {state}  {summary(root)}")
+        title.truncate(width, overflow="ellipsis")
+        lines = [title, self._line(COLUMNS, widths, "bold")]
+        for row, values in zip(rows, table[1:], strict=True):
+            lines.append(self._row(row, values, widths))
+        return Group(*lines, *crash_lines, *hint)
+
+    @staticmethod
+    def _line(values: Sequence[str], widths: Sequence[int], style: str = "") -> Any:
+        from rich.text import Text
+
+        parts = [clip(v, w, left=i == 0).rjust(w) if i == 3 else clip(v, w, left=i == 0)
+                 .ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))]
+        return Text(" ".join(parts).rstrip(), style=style, no_wrap=True, overflow="ellipsis")
+
+    def _row(self, row: Node, values: Sequence[str], widths: Sequence[int]) -> Any:
+        from rich.text import Text
+
+        if "more" in row:  # one cell across the row: "... 23 more (20 running)"
+            noun = "rows" if row.get("rows") else "more"
+            more = f"{'  ' * row['depth']}... {row['more']} {noun} ({row['running']} running)"
+            return Text(clip(more, sum(widths) + len(widths) - 1), style="dim",
+                        no_wrap=True, overflow="ellipsis")
+        styles = ["", "", _STATE_STYLES.get(str(row.get("state")), ""),
+                  "yellow" if row.get("restarts") else "", "", "",
+                  "red" if (row.get("last_exit") or {}).get("abnormal") else "dim"]
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, (value, w) in enumerate(zip(values, widths, strict=True)):
+            cell = clip(value, w, left=i == 0)
+            cell = cell.rjust(w) if i == 3 else (cell if i == len(values) - 1 else cell.ljust(w))
+            if i == 0:
+                parent, _, name = cell.rpartition("/")
+                text.append(parent + "/" if parent else "", "dim")
+                text.append(name, "bold")
+            else:
+                text.append(cell, styles[i])
+            if i < len(values) - 1:
+                text.append(" ")
+        text.rstrip()
+        return text
+
+    def _crash_lines(self, now: float, width: int) -> list[Any]:
+        """The last crash: which child, when, why, and where (the traceback's last
+        frame)."""
+        from rich.text import Text
+
+        if self._last_crash is None:
+            return [Text("no crash yet", style="dim")]
+        path, at, reason, traceback = self._last_crash
+        head = Text(clip(f"last crash: {path} {age(at, now)} ago: {reason}", width),
+                    style="red")
+        frames = [line for line in traceback if line.startswith("  File ")]
+        where = [Text(clip(frames[-1].strip(), width - 2), style="dim")] if frames else []
+        return [head, *(Text("  ") + w for w in where)]
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(OSError):
+            if self._root is not None:
+                self._live.update(self._frame(stopped(self._root), time.time(), ended=True),
+                                  refresh=True)
             self._live.stop()
+
+
+EVENT_LINES: Final = 6
+"""Lines of the terminal the live view leaves to the events scrolling above it."""
+
+
+def stopped(root: Node) -> Node:
+    """The tree as it is once it has ended: every node stopped, with no pid."""
+    def visit(node: Node) -> Node:
+        copy = {**node, "state": "stopped", "pid": None, "started_at": None}
+        if node.get("children"):
+            copy["children"] = [visit(c) for c in node["children"]]
+        return copy
+
+    return visit(root)
+
+
+def crash_of(report: otp.reports.Report) -> tuple[str, str, str | None] | None:
+    """(child path, reason, traceback) of a report of an abnormal exit, else None."""
+    rp = otp.reports
+    if not isinstance(report, rp.ChildExited | rp.ChildStartFailed):
+        return None
+    reason = report.reason
+    if reason is None or not reason.is_abnormal:
+        return None
+    traceback = getattr(reason, "traceback", None)
+    return (f"{report.where}/{report.child_id}", str(reason),
+            traceback if isinstance(traceback, str) else None)
+
+
+class CrashNotes:
+    """What to print under a crash event: its traceback the first time that child
+    crashes with that traceback, and only a count after (a crash loop repeats the same
+    traceback). Remembers at most ``limit`` (child, traceback) pairs."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._limit = limit
+        self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
+
+    def lines(self, report: otp.reports.Report) -> tuple[str, list[str]]:
+        """(a suffix for the event's line, the lines to print under it)."""
+        crash = crash_of(report)
+        if crash is None or not crash[2]:
+            return "", []
+        path, _, traceback = crash
+        assert traceback is not None
+        key = (path, traceback)
+        count = self._seen.get(key, 0) + 1
+        self._seen[key] = count
+        self._seen.move_to_end(key)
+        while len(self._seen) > self._limit:
+            self._seen.popitem(last=False)
+        if count > 1:
+            return f" (same traceback as before, {count} times)", []
+        return "", ["    " + line for line in traceback.rstrip().splitlines()]
 
 
 def _rich_available() -> bool:

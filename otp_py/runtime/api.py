@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -43,6 +44,8 @@ from otp_py._errors import (
     SupervisorNotRunningError,
     show_value,
 )
+from otp_py.backends.zygote import IMPORTING_MAIN
+from otp_py.runtime import default_logging
 from otp_py.runtime import loop as loops
 from otp_py.runtime.guardian import Guardian
 from otp_py.runtime.tree import Listener, Tree
@@ -500,6 +503,17 @@ async def _in_loop(function: Callable[..., _T], *args: Any) -> _T:
     return function(*args)
 
 
+def _refuse_in_main_import(what: str) -> None:
+    """Refuse to start a tree while the fork server imports the supervisor's script to
+    find a process child's target: the script has no ``__main__`` guard, and starting
+    its tree again there would recurse (the fork server reports the cause and fix)."""
+    script = os.environ.get(IMPORTING_MAIN)
+    if script:
+        raise RuntimeError(f"{what}() called while {script} is imported to find the "
+                           "target of a process child: the script has no "
+                           'if __name__ == "__main__": guard')
+
+
 def _request_stop(tree: Tree) -> None:
     if not tree.done.done():
         tree.request_stop()
@@ -531,6 +545,7 @@ async def supervise(
     start, and on leaving the block if it gave up meanwhile. ``on_report`` sees every
     report, from the first start on."""
     check_tree_arguments("supervise", spec, random=random, on_report=on_report)
+    _refuse_in_main_import("supervise")
     tree = await _launch(spec, random, on_report)
     if tree.done.done():
         outcome(tree)
@@ -566,7 +581,13 @@ def run(
     when the root gave up and :class:`~otp_py.SupervisorExitError` when it failed to
     start or ended abnormally."""
     check_tree_arguments("run", spec, random=random, on_report=on_report)
-    return loops.run(_run(spec, handle_signals, random, on_report))
+    _refuse_in_main_import("run")
+    # only if the application configured no logging and listens to no reports itself
+    logs = on_report is None and default_logging.install()
+    try:
+        return loops.run(_run(spec, handle_signals, random, on_report))
+    finally:
+        default_logging.uninstall(logs)
 
 
 async def _run(
@@ -613,8 +634,11 @@ def start(
     ``on_report`` is registered before the first child starts, so it sees every
     report. The thread ends when the tree does (``stop()``, or the root gives up)."""
     check_tree_arguments("start", spec, random=random, on_report=on_report)
+    _refuse_in_main_import("start")
     box: dict[str, Any] = {}
     ready = threading.Event()
+    # only if the application configured no logging and listens to no reports itself
+    logs = on_report is None and default_logging.install()
 
     def main() -> None:
         loop = asyncio.new_event_loop()
@@ -625,6 +649,7 @@ def start(
         finally:
             ready.set()
             loops.close(loop)
+            default_logging.uninstall(logs)
 
     thread = threading.Thread(target=main, name=name, daemon=True)
     thread.start()

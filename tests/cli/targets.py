@@ -56,3 +56,17 @@ NOT_A_TREE = 42
 
 DECIDER = otp.Decider({ValueError: otp.Decision.STOP})
 """A decider named by import path in a tree file."""
+
+
+def crash_once(marker: str) -> None:
+    """A child that crashes the first time it starts (it creates ``marker``) and runs
+    until stopped after that: one entry in its crash history, no crash loop."""
+    import pathlib
+
+    path = pathlib.Path(marker)
+    if not path.exists():
+        path.write_text("crashed")
+        raise ValueError("first start fails on purpose")
+    while True:
+        time.sleep(1)
+

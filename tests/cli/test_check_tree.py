@@ -113,3 +113,51 @@ def test_tree_prints_mermaid(runtime: Path) -> None:
         '    n2_thread["thread<br/>thread, permanent"]',
         "    n0_pytree --> n2_thread",
     ]
+
+
+STARTS_BADLY = """
+id = "late"
+
+[[children]]
+id = "tool"
+command = ["no-such-program-otp-py-test", "--serve"]
+
+[[children]]
+id = "here"
+command = ["sleep", "1"]
+cwd = "{missing}"
+
+[[children]]
+id = "local"
+command = ["./bin/tool"]
+
+[[children]]
+id = "fine"
+command = ["sleep", "1"]
+env = {{ PATH = "/usr/bin:/bin" }}
+"""
+
+
+def test_check_finds_what_would_fail_at_start(tmp_path: Path, runtime: Path) -> None:
+    tree = tmp_path / "tree.toml"
+    tree.write_text(STARTS_BADLY.format(missing=tmp_path / "nowhere"))
+    result = run(["check", str(tree)], runtime, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3, result.stderr
+    assert lines[0].startswith(f"{tree}:6: children[0]: child 'tool': field 'command': "
+                               "'no-such-program-otp-py-test' is not found on PATH (")
+    assert lines[1] == (f"{tree}:11: children[1]: child 'here': field 'cwd': no such "
+                        f"directory: '{tmp_path / 'nowhere'}'")
+    assert lines[2] == f"{tree}:15: children[2]: child 'local': field 'command': " \
+                       "'./bin/tool': no such file"
+    # what the tree will really find is fine: the run would start
+    (tmp_path / "nowhere").mkdir()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "tool").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "tool").chmod(0o755)
+    tree.write_text(STARTS_BADLY.format(missing=tmp_path / "nowhere")
+                    .replace("no-such-program-otp-py-test", "sh"))
+    result = run(["check", str(tree)], runtime, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+

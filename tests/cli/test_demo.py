@@ -3,6 +3,7 @@ in a subprocess, without a terminal: the plain view)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 from pathlib import Path
@@ -26,7 +27,18 @@ def test_demo_shows_restarts_and_stops_by_itself(runtime: Path) -> None:
     # A clean stop, in order, after --duration.
     assert "--duration 4 s is over" in result.stderr
     assert out[-1].endswith("demo: supervisor exited: shutdown")
-    assert "Traceback" not in result.stderr + result.stdout
+    # A crash's traceback, indented under its event, the first time only; then a count.
+    first = next(i for i, line in enumerate(out) if "demo: flaky-proc exited: " in line)
+    assert out[first + 1] == "    Traceback (most recent call last):"
+    block = list(itertools.takewhile(lambda line: line.startswith("    "), out[first + 1:]))
+    assert block[-1] == "    RuntimeError: crashed on purpose after 2 s"
+    assert "in flaky_process" in block[-3]
+    again = [line for line in out if "demo: flaky-proc exited: " in line][1:]
+    assert all(line.endswith("; restart (same traceback as before, "
+                                       f"{n} times)") for n, line in enumerate(again, 2))
+    assert out.count("    Traceback (most recent call last):") == 3  # proc, thread, task
+    # and the command itself raised nothing
+    assert not any(line.startswith("Traceback") for line in out + result.stderr.splitlines())
 
 
 def test_demo_stops_in_order_on_ctrl_c(runtime: Path) -> None:

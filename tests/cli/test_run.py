@@ -153,3 +153,24 @@ def _gone(proc: psutil.Process) -> bool:
         return proc.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def test_run_prints_a_crash_loops_traceback_once_then_a_count(tmp_path: Path,
+                                                               runtime: Path) -> None:
+    path = tmp_path / "loop.toml"
+    path.write_text('id = "loop"\nintensity = { max_restarts = 100, period = 5 }\n\n'
+                    '[[children]]\nid = "w"\nstart = "tests.cli.targets:crash_after"\n'
+                    'backend = "thread"\nargs = [0.1]\n')
+    with Cli(["run", str(path), "--view", "events"], runtime) as cli:
+        cli.wait_for(r"loop: w exited: .*; restart \(same traceback as before, 3 times\)$")
+    lines = cli.lines
+    crashes = [i for i, line in enumerate(lines) if " loop: w exited: " in line]
+    first = crashes[0]
+    assert lines[first].endswith(" loop: w exited: RuntimeError: crashed after 0.1 s; restart")
+    assert lines[first + 1] == "    Traceback (most recent call last):"
+    block = [line for line in lines[first + 1:crashes[1]] if line.startswith("    ")]
+    assert block[-2].strip().startswith("raise RuntimeError")
+    assert block[-3].endswith(", in crash_after")
+    assert block[-1] == "    RuntimeError: crashed after 0.1 s"
+    assert lines.count("    Traceback (most recent call last):") == 1
+    assert lines[crashes[1]].endswith("; restart (same traceback as before, 2 times)")

@@ -86,10 +86,12 @@ def marked(token: str) -> list[int]:
 
 
 @contextlib.contextmanager
-def script(tmp_path: Any, path: str,
-           *args: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def script(tmp_path: Any, path: str, *args: str, stdin: bool = False,
+           env: dict[str, str] | None = None,
+           ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """Run ``python path args...`` marked with a fresh token (see :func:`marked`),
-    its stdout piped and its stderr kept in ``tmp_path/stderr``. On the way out the
+    its stdout piped (and its stdin, if asked) and its stderr kept in
+    ``tmp_path/stderr``; ``env`` is added to the environment. On the way out the
     script is killed if it still runs, and so is anything left carrying its token,
     so that no test leaves a survivor to the next."""
     token = uuid.uuid4().hex
@@ -97,7 +99,9 @@ def script(tmp_path: Any, path: str,
         # unbuffered: a line read must not leave the next one in a buffer select()
         # cannot see
         proc = subprocess.Popen([sys.executable, path, *args], stdout=subprocess.PIPE,
-                                stderr=stderr, env={**os.environ, MARK: token}, bufsize=0)
+                                stdin=subprocess.PIPE if stdin else None,
+                                stderr=stderr, env={**os.environ, **(env or {}), MARK: token},
+                                bufsize=0)
     try:
         yield proc, token
     finally:
@@ -106,6 +110,8 @@ def script(tmp_path: Any, path: str,
             proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+        if proc.stdin is not None:
+            proc.stdin.close()
         for pid in marked(token):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -254,3 +254,57 @@ async def task_block_loop(seconds: float) -> None:
     """Block the event loop for ``seconds`` at once, then idle."""
     time.sleep(seconds)
     await asyncio.sleep(3600)
+
+
+# ------------------------------------------------ descendants that leave the group
+
+
+def command_setsid_grandchild(pid_file: str) -> list[str]:
+    """A shell whose background grandchild leaves the process group (``setsid``);
+    writes ``"<own pid> <grandchild pid>"`` to ``pid_file`` and waits."""
+    script = ('setsid sleep 3600 & '
+              'echo "$$ $!" > "$1.tmp"; mv "$1.tmp" "$1"; wait')
+    return ["sh", "-c", script, "sh", pid_file]
+
+
+def command_daemonising(pid_file: str) -> list[str]:
+    """A shell that starts a daemon the classic way (double fork + setsid: the
+    daemon's parent is gone at once, it is reparented, in a session of its own);
+    writes ``"<own pid> <daemon pid>"`` to ``pid_file`` and runs until stopped."""
+    script = ('(setsid sleep 3600 & echo $! > "$1.daemon"); '
+              'echo "$$ $(cat "$1.daemon")" > "$1.tmp"; rm "$1.daemon"; '
+              'mv "$1.tmp" "$1"; exec sleep 3600')
+    return ["sh", "-c", script, "sh", pid_file]
+
+
+def setsid_grandchild(pid_file: str) -> None:
+    """A grandchild started with ``start_new_session=True`` (out of our group);
+    writes ``"<own pid> <grandchild pid>"`` to ``pid_file``, then runs until stopped.
+    The grandchild is not waited for: like a careless program, we just leave."""
+    grandchild = subprocess.Popen(["sleep", "3600"], start_new_session=True)
+    _write_atomically(pid_file, f"{os.getpid()} {grandchild.pid}")
+    runtime_targets.ready_then_run()
+
+
+def daemonising(pid_file: str) -> None:
+    """Start a daemon the classic way (fork, setsid, fork, the middle one exits);
+    write ``"<own pid> <daemon pid>"`` to ``pid_file``, then run until stopped."""
+    ready_r, ready_w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(ready_r)
+            os.setsid()
+            daemon = os.fork()
+            if daemon == 0:
+                os.close(ready_w)
+                os.execvp("sleep", ["sleep", "3600"])
+            os.write(ready_w, str(daemon).encode())
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    daemon_pid = int(os.read(ready_r, 32))
+    os.close(ready_r)
+    os.waitpid(middle, 0)
+    _write_atomically(pid_file, f"{os.getpid()} {daemon_pid}")
+    runtime_targets.ready_then_run()

@@ -555,6 +555,55 @@ def test_a_grandchild_ignoring_sigterm_does_not_outlive_or_delay_its_parents_sto
     leaks.assert_clean()
 
 
+# ------------------------------------------------ descendants that leave the group
+
+ESCAPES = {
+    # how: (command target, process target)
+    "setsid": (targets.command_setsid_grandchild, targets.setsid_grandchild),
+    "daemonising": (targets.command_daemonising, targets.daemonising),
+}
+
+
+def _escaping(backend: str, how: str, restart: str, pid_file: str) -> otp.ChildSpec:
+    command, process = ESCAPES[how]
+    if backend == "command":
+        return otp.ChildSpec.command(restart, command(pid_file), restart=restart)
+    return PROCESS.spec(restart, process, args=(pid_file,), ready=True, restart=restart)
+
+
+@pytest.mark.parametrize("how", list(ESCAPES))
+@pytest.mark.parametrize("backend", cells("starts a descendant that leaves its group", {
+    "thread": SHARED_PROCESS, "asyncio": SHARED_PROCESS}))
+def test_a_descendant_that_left_the_group_is_stopped_with_its_child(
+    backend: str, how: str, tmp_path: object
+) -> None:
+    """The child's descendant leaves the process group (``setsid``, or a daemonising
+    double fork, which also leaves the child's process tree at once): terminate_child
+    and the tree's stop still take it along (the child runs in a cgroup of its own
+    and the leftovers are killed with ``cgroup.kill``). (Found by an audit: both
+    escaped, and survived even a SIGKILL of the supervisor.)"""
+    leaks = Baseline()
+    recorder = Recorder()
+    pid_files = {r: os.path.join(str(tmp_path), f"pids-{r}") for r in RESTARTS}
+    children = [_escaping(backend, how, r, pid_files[r]) for r in RESTARTS]
+    with otp.start(tree(*children), on_report=recorder) as sup:
+        pids = {}
+        for restart in RESTARTS:
+            path = pid_files[restart]
+            wait_until(lambda p=path: os.path.exists(p), f"{restart}'s descendant")
+            pids[restart] = read_pids(path)
+            assert os.getsid(pids[restart][1]) != os.getsid(pids[restart][0])
+        sup.terminate_child("permanent")
+        terminated = recorder.wait_kind(rp.ChildTerminated, "permanent")[0]
+        assert terminated.reason == reasons.Shutdown()
+        wait_gone(pids["permanent"], timeout=1.0)
+        assert not gone(pids["transient"][1])  # only the stopped child's went
+    assert sup.wait(10) == reasons.Shutdown()
+    wait_gone([pid for r in RESTARTS for pid in pids[r]], timeout=1.0)
+    assert recorder.of(rp.ChildExited) == []
+    leaks.assert_clean()
+
+
 # ---------------------------------------------------------------------- memory
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psutil
 import pytest
 import targets as runtime_targets
 from kit import PROCESS, THREAD, describe_pids, tree
@@ -32,6 +33,7 @@ from tests.faults.helpers import (
     script,
     stderr_of,
     wait_all_gone,
+    wait_until,
 )
 from tests.reports import DEFAULT_TIMEOUT, Recorder
 
@@ -159,3 +161,53 @@ def _end_a_stuck_tree(sup: otp.Supervisor) -> None:
         time.sleep(0.01)
     loop.call_soon_threadsafe(loop.stop)
     sup._thread.join(10)  # type: ignore[union-attr]
+
+
+# ------------------------------------ descendants that left their process group
+
+ESCAPE_TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "escape_tree.py")
+
+
+def test_descendants_that_left_their_group_do_not_outlive_a_sigkilled_supervisor(
+    tmp_path: Any,
+) -> None:
+    """A ``setsid`` grandchild and a daemon (double fork + setsid) of a process and
+    of a command child: the supervisor is SIGKILLed, and within a second nothing is
+    left (the guardian ``cgroup.kill``\\ s each child's cgroup). (Found by an audit:
+    both survived for ever; the guardian killed process groups only.)"""
+    with script(tmp_path, ESCAPE_TREE, str(tmp_path)) as (proc, token):
+        ready = json.loads(read_line(proc, DEFAULT_TIMEOUT, tmp_path))
+        assert len(ready["pids"]) == 8
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=STOP_BOUND) == -signal.SIGKILL
+        wait_all_gone(token, time.monotonic(), SURVIVAL, "the SIGKILLed supervisor")
+
+
+@pytest.mark.parametrize("children", ["plain", "escaping"])
+def test_a_restarted_guardian_is_told_every_live_group(children: str, tmp_path: Any) -> None:
+    """The guardian is killed (by a hostile child, the OOM killer...): a new one is
+    started at once and told every live process group and cgroup, not only those
+    created after it; the supervisor is then SIGKILLed, and within a second nothing
+    is left. ``plain``: command children whose grandchildren stay in their group;
+    ``escaping``: the descendants that leave it, as above. (Found by an audit: the
+    new guardian was started only on the next child start, and knew only the groups
+    created after it.)"""
+    args = (str(tmp_path), *(["plain"] if children == "plain" else []))
+    with script(tmp_path, ESCAPE_TREE, *args, stdin=True) as (proc, token):
+        ready = json.loads(read_line(proc, DEFAULT_TIMEOUT, tmp_path))
+        assert len(ready["pids"]) == (4 if children == "plain" else 8)
+        first = ready["guardian"]
+        os.kill(first, signal.SIGKILL)
+        assert proc.stdin is not None
+
+        def new_guardian() -> int | None:
+            assert proc.stdin is not None
+            proc.stdin.write(b"guardian\n")
+            pid = json.loads(read_line(proc, DEFAULT_TIMEOUT, tmp_path))["guardian"]
+            return pid if pid != first and psutil.pid_exists(pid) else None
+
+        second = wait_until(new_guardian, "a new guardian")
+        assert second in marked(token)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=STOP_BOUND) == -signal.SIGKILL
+        wait_all_gone(token, time.monotonic(), SURVIVAL, "the guardian, then the supervisor")
