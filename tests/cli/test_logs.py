@@ -114,6 +114,7 @@ output = {{ max_bytes = 400, backups = 3 }}
         cli.wait_for(r"control socket ")
         directory = log_dir(runtime)
         wait_for_file_line(directory / "talker.stdout.log", r" out 199$")
+        wait_for_file_line(directory / "talker.stderr.log", r" err 199$")
         names = sorted(p.name for p in directory.iterdir() if p.name.startswith("talker.std"))
         assert names == sorted(f"talker.{stream}.log{suffix}" for stream in ("stdout", "stderr")
                                for suffix in ("", ".1", ".2", ".3")), names

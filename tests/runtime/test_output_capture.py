@@ -96,6 +96,7 @@ def test_capture_is_off_by_default_and_on_where_the_specs_say(state: Path,
                    and "out 2" in text(tmp_path / "pool" / "pool" / "w.stdout.log"),
                    "three starts of proc, and pool/w's lines")
         history = sup.child_history("proc")
+    output.flush(10)  # (the writer thread may still be writing the last lines)
     out = text(directory / "cmd.stdout.log").splitlines()
     [(pid, restart)] = starts(directory / "cmd.stdout.log")
     assert restart == 0
