@@ -72,7 +72,7 @@ if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names lo
     from otp_py.observe.metrics import TreeMetrics
     from otp_py.partitions import partitioned
     from otp_py.runtime.api import AsyncSupervisor, Supervisor, run, start, supervise
-    from otp_py.spec import ChildSpec, Heartbeat, LoopWatchdog, SupervisorSpec
+    from otp_py.spec import ChildSpec, Heartbeat, LoopWatchdog, OutputCapture, SupervisorSpec
 
 __version__ = "0.1.0"
 
@@ -115,6 +115,7 @@ __all__ = [
     "OneForOne",
     "OtpError",
     "Outcome",
+    "OutputCapture",
     "ReloadPlan",
     "RestForOne",
     "Restart",
@@ -195,6 +196,7 @@ _WHERE: dict[str, str] = {
     "OneForOne": "otp_py._core.strategies",
     "OtpError": "otp_py._errors",
     "Outcome": "otp_py._core.table",
+    "OutputCapture": "otp_py.spec",
     "RESTART_TABLE": "otp_py._core.table",
     "RestForOne": "otp_py._core.strategies",
     "Restart": "otp_py._core.types",

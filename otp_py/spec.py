@@ -19,9 +19,12 @@ import enum
 import functools
 import inspect
 import math
+import os
 import pickle
+import re
 import shlex
 import signal
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, Final, Literal, TypeVar
@@ -48,6 +51,7 @@ __all__ = [
     "ChildSpec",
     "Heartbeat",
     "LoopWatchdog",
+    "OutputCapture",
     "StartMethod",
     "SupervisorSpec",
 ]
@@ -300,6 +304,174 @@ class Heartbeat:
 
 
 
+STREAMS: Final[tuple[str, ...]] = ("stdout", "stderr")
+"""The standard streams of a process or command child that can be captured."""
+
+_SIZE_UNITS: Final[Mapping[str, int]] = {
+    "": 1, "b": 1, "kb": 1 << 10, "kib": 1 << 10, "mb": 1 << 20, "mib": 1 << 20,
+    "gb": 1 << 30, "gib": 1 << 30,
+}
+_SIZE = re.compile(r"^\s*(\d+)\s*([a-zA-Z]*)\s*$")
+
+
+def _to_size(value: Any) -> Any:
+    """``"10MB"`` (supervisord's spelling: 1 MB is 1024 KB) or ``"512 KiB"`` as bytes."""
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match and match.group(2).lower() in _SIZE_UNITS:
+            return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    return value
+
+
+def _to_path(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _file_part(name: str) -> str:
+    """A child id as one file-name component: percent-encoded, so that no id (``..``,
+    one with a NUL or a space) can leave the log directory or collide with another."""
+    part = urllib.parse.quote(name, safe="-_.+=,@~")
+    return "%2E" + part[1:] if part.startswith(".") else part
+
+
+@attrs.frozen
+class OutputCapture:
+    """Where the standard output and error of process and command children go.
+
+    Set on a :class:`SupervisorSpec` (``output=``), it holds for every process and
+    command child below it; a nested supervisor's or a child's own ``output`` then
+    overrides it field by field (a field left ``None`` is inherited). Without any,
+    nothing is captured: a child writes to the supervisor's own stdout, and its stderr
+    is copied to the supervisor's (the library default: no files appear).
+
+    Captured, each stream of each child goes to a file of its own in ``dir``:
+    ``<dir>/<path below the root>.stdout.log`` and ``.stderr.log`` (``pool/w`` of tree
+    ``root`` writes ``<dir>/pool/w.stdout.log``), and each start of the child writes a
+    marker line (``--- otp-py: started pid 1234 (restart 2) at ...``) first. The
+    tree's own reports go to ``<dir>/tree.log`` when the root captures.
+
+    Fields (``None``: inherited, else the default named):
+
+    * ``dir``: the log directory; default ``$XDG_STATE_HOME/otp-py/<root id>``, else
+      ``~/.local/state/otp-py/<root id>``. A relative one is taken from the current
+      directory when the tree starts.
+    * ``max_bytes``: a log file is rotated before it would grow past this size
+      (supervisord's ``stdout_logfile_maxbytes``; ``"10MB"`` is accepted); 0: never.
+      Default :data:`DEFAULT_MAX_BYTES`.
+    * ``backups``: rotated files kept, ``.1`` the newest (``stdout_logfile_backups``);
+      0: the file is truncated instead. Default :data:`DEFAULT_BACKUPS`.
+    * ``passthrough``: also copy each line to the supervisor's own stdout or stderr,
+      prefixed with the child's path and ``" | "``. Default False.
+    * ``enabled``: False turns capture off here (and below, unless turned on again).
+
+    Thread and asyncio children share the supervisor's process and its streams: what
+    they print is not captured.
+
+    Writing never blocks the tree's event loop: the files are opened, written and
+    rotated by a writer thread, through a bounded buffer (see
+    :mod:`otp_py.backends.output`)."""
+
+    dir: str | None = attrs.field(default=None, converter=_to_path)
+    max_bytes: int | None = attrs.field(default=None, converter=_to_size)
+    backups: int | None = attrs.field(default=None)
+    passthrough: bool | None = attrs.field(default=None)
+    enabled: bool = attrs.field(default=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.dir is not None and (not isinstance(self.dir, str) or not self.dir
+                                     or "\0" in self.dir):
+            _fail(None, "dir", "a directory path (str), or None to inherit", self.dir,
+                  type_error=not isinstance(self.dir, str))
+        for field in ("max_bytes", "backups"):
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                _fail(None, field, "a whole number >= 0" + (
+                    " of bytes (or a size such as '10MB')" if field == "max_bytes" else ""),
+                    value, type_error=not isinstance(value, str))
+            if value < 0:
+                _fail(None, field, "a whole number >= 0", value)
+        if self.passthrough is not None and not isinstance(self.passthrough, bool):
+            _fail(None, "passthrough", "True, False or None", self.passthrough,
+                  type_error=True)
+        if not isinstance(self.enabled, bool):
+            _fail(None, "enabled", "True or False", self.enabled, type_error=True)
+
+    def merged(self, over: OutputCapture | None) -> OutputCapture:
+        """This capture overridden by ``over`` (a child's or a nested supervisor's):
+        each field ``over`` sets wins; ``enabled`` is always ``over``'s."""
+        if over is None:
+            return self
+        return OutputCapture(
+            dir=over.dir if over.dir is not None else self.dir,
+            max_bytes=over.max_bytes if over.max_bytes is not None else self.max_bytes,
+            backups=over.backups if over.backups is not None else self.backups,
+            passthrough=over.passthrough if over.passthrough is not None
+            else self.passthrough,
+            enabled=over.enabled,
+        )
+
+    def completed(self, tree_id: str) -> OutputCapture:
+        """Every field set: the defaults for what is still ``None``, ``dir`` made
+        absolute (:meth:`default_dir` of ``tree_id`` when unset)."""
+        return OutputCapture(
+            dir=os.path.abspath(self.dir if self.dir is not None
+                                else OutputCapture.default_dir(tree_id)),
+            max_bytes=self.max_bytes if self.max_bytes is not None else DEFAULT_MAX_BYTES,
+            backups=self.backups if self.backups is not None else DEFAULT_BACKUPS,
+            passthrough=bool(self.passthrough),
+            enabled=self.enabled,
+        )
+
+    @staticmethod
+    def default_dir(tree_id: str) -> str:
+        """``$XDG_STATE_HOME/otp-py/<tree_id>``, else ``~/.local/state/otp-py/<tree_id>``
+        (the XDG base directory rule: a relative ``$XDG_STATE_HOME`` is ignored)."""
+        base = os.environ.get("XDG_STATE_HOME", "")
+        if not os.path.isabs(base):
+            base = os.path.join(os.path.expanduser("~"), ".local", "state")
+        return os.path.join(base, "otp-py", _file_part(tree_id))
+
+    def log_file(self, path: Sequence[str], stream: str) -> str:
+        """The file that stream ``stream`` (``"stdout"``, ``"stderr"``) of the child at
+        ``path`` (its ids below the root: ``("pool", "w")``) is written to."""
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be 'stdout' or 'stderr'; got {stream!r}")
+        if not path:
+            raise ValueError("a child's path below the root has at least its own id")
+        if self.dir is None:
+            raise ValueError("this OutputCapture has no dir yet (see completed())")
+        *parents, child = (_file_part(part) for part in path)
+        return os.path.join(self.dir, *parents, f"{child}.{stream}.log")
+
+    @property
+    def tree_log(self) -> str:
+        """The tree's own event log in :attr:`dir` (``tree.log``)."""
+        if self.dir is None:
+            raise ValueError("this OutputCapture has no dir yet (see completed())")
+        return os.path.join(self.dir, "tree.log")
+
+
+DEFAULT_MAX_BYTES: Final = 10 << 20
+"""A captured log file is rotated at 10 MiB unless told otherwise."""
+
+DEFAULT_BACKUPS: Final = 5
+"""Rotated log files kept unless told otherwise."""
+
+
+def _check_output(child_id: str, value: Any, backend: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, OutputCapture):
+        _fail(child_id, "output", "an OutputCapture(dir=..., max_bytes=..., backups=..., "
+              "passthrough=...) or None", value, type_error=True)
+    if backend in ("thread", "asyncio") and value.enabled:
+        raise SpecError(child_id, "output", f"a {backend} child runs in the supervisor's "
+                        "own process and shares its stdout and stderr: its output cannot "
+                        "be captured (only process and command children's can)")
+
+
 @attrs.frozen
 class LoopWatchdog:
     """Watch the tree's event loop for asyncio children that block it.
@@ -372,6 +544,8 @@ class ChildSpec:
       its crash history (it is still copied to the supervisor's standard error).
     * ``name``: a name unique across the whole tree, for ``whereis(name)`` (see
       :doc:`/howto/dynamic`); it stays with the child across restarts.
+    * ``output`` (process, command): an :class:`OutputCapture` overriding, field by
+      field, the one its supervisors give (see :doc:`/howto/logs`).
     """
 
     is_supervisor: ClassVar[bool] = False
@@ -397,6 +571,7 @@ class ChildSpec:
     decider: Decider | None = attrs.field(default=None)
     capture_stderr: bool = attrs.field(default=True)
     name: str | None = attrs.field(default=None)
+    output: OutputCapture | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "child")
@@ -428,6 +603,7 @@ class ChildSpec:
         _check_significant(cid, self.significant, self.restart)
         _check_shutdown(cid, self.shutdown)
         _check_decider(cid, self.decider)
+        _check_output(cid, self.output, backend)
         if not isinstance(self.capture_stderr, bool):
             _fail(cid, "capture_stderr", "True or False", self.capture_stderr, type_error=True)
         self._check_backend_options(backend)
@@ -698,6 +874,8 @@ class SupervisorSpec:
       have at once, as Elixir's ``DynamicSupervisor``; ``start_child`` beyond it
       raises :class:`~otp_py.MaxChildrenError`. Default ``None``: no limit.
     * ``name``: a name unique across the whole tree, as for a :class:`ChildSpec`.
+    * ``output``: an :class:`OutputCapture` for the process and command children
+      below it (inherited, field by field, by nested supervisors and children).
     """
 
     is_supervisor: ClassVar[bool] = True
@@ -719,10 +897,12 @@ class SupervisorSpec:
     watchdog: LoopWatchdog | None = attrs.field(default=None)
     max_children: int | None = attrs.field(default=None)
     name: str | None = attrs.field(default=None)
+    output: OutputCapture | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "supervisor")
         sid = self.id
+        _check_output(sid, self.output, None)
         _check_name(sid, self.name)
         _check_max_children(sid, self.max_children, self.strategy)
         if not isinstance(self.strategy, RestartStrategy):

@@ -114,6 +114,17 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "root: terminated worker: shutdown",
         "root: terminated server: shutdown",
     ],
+    "howto_logs.py": [
+        "root/jobs/batch | batch line 2",
+        "['jobs', 'jobs/batch.stderr.log', 'jobs/batch.stdout.log', 'talker.stderr.log', "
+        "'talker.stdout.log', 'tree.log']",
+        "talker.stdout.log:",
+        "  --- otp-py: started pid ... at ...",
+        "  hello from the talker",
+        "  --- otp-py: pid ... ended: normal at ...",
+        "  batch line 2",
+        "  --- otp-py: pid ... ended: RuntimeError: the batch failed at ...",
+    ],
     "howto_asyncio.py": [
         "consumer: item 2",
         "root: producer exited: ValueError: cannot produce item 3; restart",

@@ -15,6 +15,7 @@ from otp_py import observe, reasons, reports
 EXPECTED_ALL = sorted(
     [
         "LoopWatchdog",
+        "OutputCapture",
         "SharedBudget",
         "OnSignal",
         "OnExitCode",

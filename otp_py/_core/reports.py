@@ -213,19 +213,24 @@ class ChildUnstoppable(Report):
 class OutputDropped(Report):
     """Part of a child's output could not be copied and was dropped.
 
-    The copy of a child's standard error to the supervisor's own never waits for a
-    target that does not drain (a pipe nobody reads): what does not fit its bounded
-    buffer is dropped, and counted here. ``dropped`` is the number of bytes dropped
-    since the previous report for this child, ``total`` since the child started. At
-    most one report per child per second, and a last one at the child's end; the
-    crash-history tail of the child keeps what it printed all the same."""
+    A copy of a child's output (to its log file, or to the supervisor's own stream)
+    never waits for a target that does not drain (a pipe nobody reads, a stalled
+    disk): what does not fit its bounded buffer is dropped, and counted here.
+    ``dropped`` is the number of bytes dropped since the previous report for this
+    child and stream, ``total`` since the child started. At most one report per child
+    and stream per second, and a last one at the child's end; the crash-history tail
+    of the child keeps what it printed all the same."""
 
     child_id: str = ""
     stream: str = "stderr"
     dropped: int = 0
     total: int = 0
+    target: str = ""
+    """What did not keep up (``"its log file PATH"``); empty: the supervisor's own
+    stream of the same name."""
 
     def describe(self) -> str:
+        target = self.target or f"the supervisor's {self.stream}"
         return (f"{self.where}: {self.dropped} bytes of the {self.stream} of "
-                f"{self.child_id} dropped (the supervisor's {self.stream} does not keep "
+                f"{self.child_id} dropped ({target} does not keep "
                 f"up; {self.total} bytes in all)")

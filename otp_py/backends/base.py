@@ -62,13 +62,13 @@ class Runner(Protocol):
 
 class BackendEnv:
     """What a backend may use: the loop, the child's path in the tree, the runtime's
-    guardian (which kills process groups if the supervisor dies), and a way to make
-    runtime reports stamped like the supervisor's.
+    guardian (which kills process groups if the supervisor dies), a way to make
+    runtime reports stamped like the supervisor's, and where its output goes.
 
     A plain slotted class, one per child path, cheap to build: a tree of 10,000
     children builds 10,000 of them."""
 
-    __slots__ = ("_name", "_reporter", "guardian", "loop", "path")
+    __slots__ = ("_name", "_reporter", "guardian", "loop", "output", "path")
 
     def __init__(
         self,
@@ -82,6 +82,9 @@ class BackendEnv:
         self.guardian = guardian
         self._reporter = reporter
         self._name: str | None = None
+        # Where the output of the child's next start goes (an output.Capture), set
+        # by the runtime before each start; None: not captured.
+        self.output: Any = None
 
     @property
     def name(self) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 from otp_py._core.reasons import ExitReason, Shutdown
 from otp_py.backends import containment, reasons
 from otp_py.backends.base import BackendEnv, ChildSink
-from otp_py.backends.stderr import StderrTail
+from otp_py.backends.output import ChildStreams
 
 __all__ = ["CommandRunner", "start"]
 
@@ -45,6 +45,8 @@ class CommandRunner:
         environment = None
         if spec.env:
             environment = {**os.environ, **spec.env}
+        # (its stdout and stderr: pipes to its log files and stderr tail, or None)
+        self._streams = ChildStreams(spec, env, sink)
         self._cgroup = containment.new_cgroup(env.guardian)
         enter = self._cgroup.opener() if self._cgroup is not None else None
         try:
@@ -53,7 +55,8 @@ class CommandRunner:
                 cwd=spec.cwd,
                 env=environment,
                 stdin=subprocess.DEVNULL,
-                stderr=subprocess.PIPE if spec.capture_stderr else None,
+                stdout=self._streams.stdout_w,
+                stderr=self._streams.stderr_w,
                 process_group=0,
                 close_fds=True,
                 # one write() to a descriptor opened beforehand: nothing that a
@@ -61,6 +64,7 @@ class CommandRunner:
                 preexec_fn=enter,  # noqa: PLW1509
             )
         except BaseException:
+            self._streams.abort()
             # the program could not be started: the child that entered the cgroup
             # has exited and been reaped by Popen, so the cgroup is empty, reusable
             containment.release_cgroup(env.guardian, self._cgroup, unused=True)
@@ -68,12 +72,7 @@ class CommandRunner:
         finally:
             containment.close_opener(enter)
         self.pid = self._process.pid
-        self._stderr: StderrTail | None = None
-        if self._process.stderr is not None:
-            # The tail reader owns the descriptor from now on.
-            self._stderr = StderrTail(
-                env.loop, os.dup(self._process.stderr.fileno()), env, sink)
-            self._process.stderr.close()
+        self._streams.started(self.pid)
         if env.guardian is not None:
             env.guardian.watch(self.pid)
         self._pidfd = os.pidfd_open(self.pid)
@@ -105,7 +104,7 @@ class CommandRunner:
                 killed=self._killed,
                 stop_signal=stop_signal,
             )
-        tail = self._stderr.close() if self._stderr is not None else None
+        tail = self._streams.close(reason)
         self._sink.down(reason, tail)
 
     def _signal(self, number: int) -> None:

@@ -43,8 +43,8 @@ from otp_py._core.reports import Report
 from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends import containment, reasons
 from otp_py.backends.base import BackendEnv, ChildSink
+from otp_py.backends.output import ChildStreams
 from otp_py.backends.process_child import ChildOptions, bootstrap
-from otp_py.backends.stderr import StderrTail
 from otp_py.backends.zygote import ForkServer
 
 __all__ = ["DEFAULT_START_METHOD", "ProcessRunner", "start"]
@@ -140,30 +140,29 @@ class ProcessRunner:
             cgroup=self._cgroup.procs if self._cgroup is not None else None,
         )
         method = spec.start_method or DEFAULT_START_METHOD
-        stderr_r, stderr_w = os.pipe() if spec.capture_stderr else (None, None)
+        # (its stdout and stderr: pipes to its log files and stderr tail, or None)
+        streams = ChildStreams(spec, self._env, self._sink)
         parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
         try:
             if spec.process_class is None and method == "forkserver":
-                self._child: _Launched | _Forked = self._fork(child_conn, options, stderr_w)
+                self._child: _Launched | _Forked = self._fork(child_conn, options, streams)
             else:
-                if stderr_w is not None:
-                    options = attrs.evolve(options, stderr_conn=Connection(os.dup(stderr_w)))
+                options = attrs.evolve(options, **_connections(streams))
                 try:
                     self._child = self._launch(spec, method, child_conn, options)
                 finally:
-                    if options.stderr_conn is not None:
-                        options.stderr_conn.close()
+                    for conn in (options.stdout_conn, options.stderr_conn):
+                        if conn is not None:
+                            conn.close()
         except BaseException:
             parent_conn.close()
-            if stderr_r is not None:
-                os.close(stderr_r)
+            streams.abort()
             raise
         finally:
             child_conn.close()
-            if stderr_w is not None:
-                os.close(stderr_w)
-        self._stderr = (StderrTail(self._env.loop, stderr_r, self._env, self._sink)
-                        if stderr_r is not None else None)
+            streams.close_child_ends()
+        self._streams = streams
+        streams.started(self._child.pid)
         self._conn: Connection = parent_conn
         self.pid = self._child.pid
         if self._env.guardian is not None:
@@ -176,14 +175,14 @@ class ProcessRunner:
             self._heartbeat = loop.call_later(spec.heartbeat.interval, self._ping)
 
     def _fork(
-        self, child_conn: Connection, options: ChildOptions, stderr_w: int | None
+        self, child_conn: Connection, options: ChildOptions, streams: ChildStreams
     ) -> _Forked:
         spec = self._spec
         status_r, status_w = os.pipe()
         try:
             pid = ForkServer.shared().spawn(
                 spec.start, tuple(spec.args), dict(spec.kwargs), options,
-                child_conn.fileno(), status_w, stderr_w,
+                child_conn.fileno(), status_w, streams.stderr_w, streams.stdout_w,
             )
         except BaseException:
             os.close(status_r)
@@ -319,7 +318,7 @@ class ProcessRunner:
         returncode = self._child.returncode()
         self._cleanup_group()
         reason = self._reason(returncode)
-        tail = self._stderr.close() if self._stderr is not None else None
+        tail = self._streams.close(reason)
         self._reported = True
         if self._ready:
             self._sink.down(reason, tail)
@@ -414,6 +413,14 @@ class ProcessRunner:
                 self._conn.send(("ping",))
                 self._ping_sent = now
         self._heartbeat = loop.call_later(self._spec.heartbeat.interval, self._ping)
+
+
+def _connections(streams: ChildStreams) -> dict[str, Any]:
+    """The child's ends of its output pipes as Connections, which travel to a spawned
+    child (multiprocessing passes their descriptors); the caller closes them."""
+    return {f"{name}_conn": Connection(os.dup(fd))
+            for name, fd in (("stdout", streams.stdout_w), ("stderr", streams.stderr_w))
+            if fd is not None}
 
 
 def start(spec: Any, sink: ChildSink, env: BackendEnv) -> ProcessRunner:

@@ -35,7 +35,7 @@ from otp_py.backends.containment import enter_cgroup
 from otp_py.backends.context import ChildContext, set_current
 from otp_py.backends.reasons import from_exception
 
-__all__ = ["ChildOptions", "bootstrap"]
+__all__ = ["ChildOptions", "bootstrap", "line_buffered_stdout"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -47,6 +47,7 @@ class ChildOptions:
     heartbeat: bool = False
     stderr_fd: int | None = None  # fork: an inherited pipe to become fd 2
     stderr_conn: Any = None  # spawn, process classes: the same pipe, as a Connection
+    stdout_conn: Any = None  # the same for fd 1, when its output is captured
     cgroup: str | None = None  # the cgroup.procs of the child's own cgroup, to enter
 
 
@@ -69,6 +70,10 @@ def bootstrap(
         # A Connection travels to a spawned child (multiprocessing passes its fd).
         os.dup2(options.stderr_conn.fileno(), 2)
         options.stderr_conn.close()
+    if options.stdout_conn is not None:
+        os.dup2(options.stdout_conn.fileno(), 1)
+        options.stdout_conn.close()
+        line_buffered_stdout()
     _become_group_leader()
     _die_with_parent(options.parent_pid)
     send_lock = threading.Lock()
@@ -104,7 +109,7 @@ def bootstrap(
     _flush_std_streams()
     # A subtree run here copied its children's stderr through a writer thread; the
     # process ends with os._exit (no atexit hooks): give the copies their moment.
-    copies = sys.modules.get("otp_py.backends.stderr")
+    copies = sys.modules.get("otp_py.backends.output")
     if copies is not None:
         copies.flush()
     if isinstance(reason, Exited):
@@ -112,6 +117,16 @@ def bootstrap(
     if isinstance(reason, Normal | Shutdown):
         return
     raise SystemExit(1)
+
+
+def line_buffered_stdout() -> None:
+    """A captured stdout is a pipe, which Python buffers by blocks: a child printing
+    a line now and then would show nothing in its log for minutes. Line buffering
+    makes each ``print`` reach the log as it is made, as on a terminal."""
+    stream = sys.stdout
+    if stream is not None:
+        with contextlib.suppress(Exception):
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
 
 def _flush_std_streams() -> None:

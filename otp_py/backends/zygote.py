@@ -9,11 +9,13 @@ a plain ``fork()`` of it, with everything already imported.
 
 Protocol (a Unix stream socket; the supervisor holds one end, the server the other):
 
-* supervisor -> server: an 8-byte length and two or three file descriptors (the
+* supervisor -> server: an 8-byte length and two to four file descriptors (the
   child's end of its pipe to the supervisor, the write end of a *status pipe*, and
-  optionally the child's standard error) by ``SCM_RIGHTS``, then the pickle of
-  ``(sys_path or None, request)``, where ``request`` is itself the pickle of
-  ``(target, args, kwargs, options)``, unpickled only once the path is in place;
+  optionally the child's standard error and output) by ``SCM_RIGHTS``, then the
+  pickle of ``(sys_path or None, request, streams)``, where ``request`` is itself the
+  pickle of ``(target, args, kwargs, options)``, unpickled only once the path is in
+  place, and ``streams`` names the optional descriptors in order (``("stderr",
+  "stdout")``, ``("stdout",)``...);
 * server -> supervisor: an 8-byte length, then the pickled reply ``("ok", pid)`` or
   ``("error", text)``.
 
@@ -146,11 +148,18 @@ class ForkServer:
     def spawn(
         self, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any], options: Any,
         child_fd: int, status_fd: int, stderr_fd: int | None = None,
+        stdout_fd: int | None = None,
     ) -> int:
         """Fork a child running ``bootstrap(conn, target, args, kwargs, options)``;
-        return its pid. ``stderr_fd``, if given, becomes the child's standard error.
-        Raises :class:`ForkServerError` or ``pickle`` errors."""
-        fds = [child_fd, status_fd] if stderr_fd is None else [child_fd, status_fd, stderr_fd]
+        return its pid. ``stderr_fd`` and ``stdout_fd``, if given, become the child's
+        standard error and output. Raises :class:`ForkServerError` or ``pickle``
+        errors."""
+        fds = [child_fd, status_fd]
+        streams: list[str] = []
+        for name, fd in (("stderr", stderr_fd), ("stdout", stdout_fd)):
+            if fd is not None:
+                fds.append(fd)
+                streams.append(name)
         with self._lock:
             if self._pid_owner != os.getpid():
                 raise ForkServerError("a fork server belongs to the process that started it")
@@ -162,7 +171,8 @@ class ForkServer:
             send_path = None if path == self._sent_path else list(path)
             # The path travels outside the request: it must be in place before the
             # request (whose target may live on it) is unpickled.
-            payload = pickle.dumps((send_path, pickle.dumps((target, args, kwargs, options))))
+            payload = pickle.dumps((send_path, pickle.dumps((target, args, kwargs, options)),
+                                    tuple(streams)))
             try:
                 socket.send_fds(sock, [_LENGTH.pack(len(payload))], fds)
                 sock.sendall(payload)
@@ -282,14 +292,14 @@ class _Server:
 
     def serve_one(self) -> bool:
         try:
-            message, fds, _, _ = socket.recv_fds(self.sock, _LENGTH.size, 3)
+            message, fds, _, _ = socket.recv_fds(self.sock, _LENGTH.size, 4)
         except OSError:
             return False
         if not message:
             for fd in fds:
                 os.close(fd)
             return False  # the supervisor is gone
-        if len(fds) not in (2, 3):
+        if len(fds) not in (2, 3, 4):
             for fd in fds:
                 os.close(fd)
             return False  # not our protocol: give up rather than guess
@@ -298,9 +308,9 @@ class _Server:
         (size,) = _LENGTH.unpack(message)
         payload = _recv_exactly(self.sock, size)
         child_fd, status_fd = fds[0], fds[1]
-        stderr_fd = fds[2] if len(fds) == 3 else None
         try:
-            request = self.load(payload)
+            request, names = self.load(payload)
+            streams = dict(zip(names, fds[2:], strict=True))
         except BaseException as exc:
             for fd in fds:
                 os.close(fd)
@@ -310,25 +320,25 @@ class _Server:
         gc.freeze()  # what is imported now is shared with every child, untouched by GC
         pid = os.fork()
         if pid == 0:  # the child
-            self.become_child(child_fd, status_fd, stderr_fd, target, args, kwargs, options)
+            self.become_child(child_fd, status_fd, streams, target, args, kwargs, options)
         os.close(child_fd)
-        if stderr_fd is not None:
-            os.close(stderr_fd)
+        for fd in streams.values():
+            os.close(fd)
         self.statuses[pid] = status_fd
         self.reply(("ok", pid))
         return True
 
-    def load(self, payload: bytes) -> Any:
-        path, request = pickle.loads(payload)
+    def load(self, payload: bytes) -> tuple[Any, tuple[str, ...]]:
+        path, request, streams = pickle.loads(payload)
         if path is not None:
             sys.path[:] = path
         try:
-            return pickle.loads(request)
+            return pickle.loads(request), streams
         except (AttributeError, ModuleNotFoundError):
             if self.main_ready:
                 raise
             self.prepare_main()
-            return pickle.loads(request)
+            return pickle.loads(request), streams
 
     def prepare_main(self) -> None:
         """Import the supervisor's main module as ``__mp_main__``, as multiprocessing
@@ -356,14 +366,18 @@ class _Server:
         _send_message(self.sock, pickle.dumps(reply))
 
     def become_child(
-        self, child_fd: int, status_fd: int, stderr_fd: int | None,
+        self, child_fd: int, status_fd: int, streams: dict[str, int],
         target: Any, args: Any, kwargs: Any, options: Any,
     ) -> None:
         code = 1
         try:
-            if stderr_fd is not None:
-                os.dup2(stderr_fd, 2)
-                os.close(stderr_fd)
+            for name, fd in streams.items():
+                os.dup2(fd, 2 if name == "stderr" else 1)
+                os.close(fd)
+            if "stdout" in streams:
+                from otp_py.backends.process_child import line_buffered_stdout
+
+                line_buffered_stdout()
             signal.set_wakeup_fd(-1)
             for number in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP):
                 signal.signal(number, signal.SIG_DFL)

@@ -47,6 +47,8 @@ tree answers one JSON object and a newline, then closes. Requests::
     {"op": "child", "path": "pool/conn", "history": 10}  # one child in full
     {"op": "stop"}                          # stop the whole tree in order
     {"op": "reload", "dry_run": false}      # read the tree file again and apply it
+    {"op": "log", "path": "pool/conn", "stream": "stdout"}  # the file of a child's output
+    {"op": "log"}                           # the file of the tree's event log
 
 Replies are ``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``. The
 server runs on the tree's event loop and uses only the public
@@ -391,6 +393,7 @@ class ControlServer:
             "child": self._child,
             "stop": self._stop,
             "reload": self._reload_tree,
+            "log": self._log,
         }
         handler = handlers.get(op) if isinstance(op, str) else None
         if handler is None:
@@ -407,7 +410,8 @@ class ControlServer:
         sup, spec, recorder = self._tree
         started = recorder.started_at.get(spec.id, self._started)
         return {"id": spec.id, "pid": os.getpid(), "socket": os.fspath(self.path),
-                "started_at": started, "running": sup.running}
+                "started_at": started, "running": sup.running,
+                "log_dir": _log_dir(spec)}
 
     async def _ping(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "tree": self._info()}
@@ -465,6 +469,38 @@ class ControlServer:
             if info.id == child_id:
                 return parent, child_id, info
         raise ControlError(f"no child {child_id!r} under {where!r}")
+
+    async def _log(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The file a child's output (or, without a path, the tree's events) is
+        written to: the capture its supervisors and its spec resolve to."""
+        sup, spec, _ = self._tree
+        stream = request.get("stream", "stdout")
+        if stream not in ("stdout", "stderr"):
+            raise ControlError(f"'stream' must be 'stdout' or 'stderr'; got {stream!r}")
+        if request.get("path") is None:
+            log_dir = _log_dir(spec)
+            if log_dir is None:
+                raise ControlError(f"tree {spec.id!r} keeps no log (it was started with "
+                                   "--no-capture, or its root's output is not captured)")
+            return {"ok": True, "file": os.path.join(log_dir, "tree.log"), "log_dir": log_dir}
+        parent, child_id, info = await self._locate(request)
+        parts = [p for p in (*parent.split("/"), child_id) if p]
+        capture = spec.output
+        for end in range(1, len(parts) + 1):  # each supervisor's, then the child's own
+            below = await sup.get_childspec("/".join(parts[:end]))
+            own = getattr(below, "output", None)
+            capture = own if capture is None else capture.merged(own)
+        full = "/".join((spec.id, *parts))
+        backend = getattr(info.spec, "backend", None)
+        if info.is_supervisor or backend not in ("process", "command"):
+            kind = "a supervisor" if info.is_supervisor else f"a {backend} child"
+            raise ControlError(f"{full} is {kind}: only process and command children's "
+                               "output is captured (threads and tasks print to the tree's "
+                               "own stdout)")
+        if capture is None or not capture.enabled:
+            raise ControlError(f"the output of {full} is not captured")
+        file = capture.completed(spec.id).log_file(parts, stream)
+        return {"ok": True, "file": file, "log_dir": _log_dir(spec)}
 
     async def _terminate(self, request: dict[str, Any]) -> dict[str, Any]:
         sup, spec, _ = self._tree
@@ -552,6 +588,13 @@ class ControlServer:
         offset = time.time() - time.monotonic()
         node["history"] = [exit_record(r, offset) for r in records[-count:]] if count else []
         return {"ok": True, "tree": self._info(), "child": node}
+
+
+def _log_dir(spec: otp.SupervisorSpec) -> str | None:
+    """The log directory of the tree's root (None: the root captures nothing)."""
+    if spec.output is None or not spec.output.enabled:
+        return None
+    return spec.output.completed(spec.id).dir
 
 
 # ------------------------------------------------------------------ the client

@@ -90,6 +90,22 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                             "$TMPDIR/otp-py-UID/ID.sock, /tmp when TMPDIR is unset)")
     where.add_argument("--no-control", action="store_true",
                        help="do not open a control socket")
+    _add_capture_options(parser)
+
+
+def _add_capture_options(parser: argparse.ArgumentParser) -> None:
+    capture = parser.add_mutually_exclusive_group()
+    capture.add_argument("--log-dir", metavar="DIR",
+                         help="write each process and command child's stdout and stderr, "
+                              "and the tree's events (tree.log), to files in DIR (default: "
+                              "the tree's own output setting, else $XDG_STATE_HOME/otp-py/ID, "
+                              "else ~/.local/state/otp-py/ID); see 'otp-py logs'")
+    capture.add_argument("--no-capture", action="store_true",
+                         help="leave the children's output as the tree declares it (by "
+                              "default, on the terminal) instead of in log files")
+    parser.add_argument("--passthrough", action="store_true",
+                        help="also copy each captured line to this command's stdout or "
+                             "stderr, prefixed with the child's path and ' | '")
 
 
 def _add_client_options(parser: argparse.ArgumentParser) -> None:
@@ -223,6 +239,24 @@ def build_parser() -> argparse.ArgumentParser:
                           "unchanged, and change nothing")
     _add_client_options(ctl)
     ctl.set_defaults(func=cmd_ctl)
+
+    logs = commands.add_parser(
+        "logs", help="print or follow a child's output, or the tree's events",
+        description="Print the last lines of the stdout (or --stderr) of the child at "
+                    "PATH, as a running tree captured it, and with -f follow it across "
+                    "rotations and restarts (each start is marked '--- otp-py: started "
+                    "pid ...'). Without PATH: the tree's own event log (tree.log). The "
+                    "files are found by asking the running tree, or in --log-dir.")
+    logs.add_argument("path", nargs="?", metavar="PATH")
+    logs.add_argument("--stderr", action="store_true", help="the child's stderr, not stdout")
+    logs.add_argument("-n", "--lines", type=_count, default=10, metavar="N",
+                      help="print the last N lines first (default 10)")
+    logs.add_argument("-f", "--follow", action="store_true",
+                      help="keep printing what is written, until Ctrl-C")
+    logs.add_argument("--log-dir", metavar="DIR",
+                      help="read the files in DIR, without asking a running tree")
+    _add_client_options(logs)
+    logs.set_defaults(func=cmd_logs)
     return parser
 
 
@@ -247,6 +281,7 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
     from otp_py.cli.runner import RunOptions, run_tree
     from otp_py.cli.view import View, make_view
 
+    spec, log_dir = _with_capture(spec, args)
     server = None
     if not args.no_control:
         explicit = args.socket or os.environ.get(control.ENV_SOCKET)
@@ -269,9 +304,77 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
         raise
     for line in intro:
         view.note(line)
+    if log_dir is not None:
+        view.note(f"logs in {log_dir} ({PROG} logs PATH [-f])")
     options = RunOptions(duration=args.duration, interval=args.interval, control=server,
                          source=source, metrics=args.metrics)
     return run_tree(spec, view, options)
+
+
+def _with_capture(spec: otp.SupervisorSpec,
+                  args: argparse.Namespace) -> tuple[otp.SupervisorSpec, str | None]:
+    """``spec`` with the command line's output capture on its root (by default on,
+    in the tree's state directory: ``otp-py run`` keeps logs, the library does not
+    unless told), and the log directory, created now (None: the root captures not).
+
+    The tree's own ``output`` wins over the default, the command line's options over
+    both."""
+    import attrs
+
+    if args.no_capture:
+        root = spec.output
+    else:
+        root = otp.OutputCapture().merged(spec.output)
+        if args.log_dir:
+            root = root.merged(otp.OutputCapture(dir=os.path.abspath(args.log_dir),
+                                                 enabled=root.enabled))
+    if root is not None and args.passthrough:
+        root = root.merged(otp.OutputCapture(passthrough=True, enabled=root.enabled))
+    if root is None or not root.enabled:
+        return (spec if root is spec.output else attrs.evolve(spec, output=root)), None
+    root = root.completed(spec.id)
+    assert root.dir is not None
+    try:
+        os.makedirs(root.dir, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create the log directory {root.dir}: {exc.strerror}; "
+                       "choose another with --log-dir DIR, or run with --no-capture",
+                       code=EXIT_USAGE) from None
+    return attrs.evolve(spec, output=root), root.dir
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from otp_py.cli.logs import follow, stdout_writer
+
+    stream = "stderr" if args.stderr else "stdout"
+    if args.log_dir:
+        capture = otp.OutputCapture(dir=os.path.abspath(args.log_dir))
+        if not args.path:
+            file = capture.tree_log
+        else:
+            parts = [p for p in args.path.split("/") if p]
+            if not parts:
+                raise CliError("PATH must name a child, such as 'pool/worker'",
+                               code=EXIT_USAGE)
+            file = capture.log_file(parts, stream)
+            if len(parts) > 1 and not os.path.exists(file):
+                # (the root's id, which status shows first, is not part of the layout)
+                shorter = capture.log_file(parts[1:], stream)
+                file = shorter if os.path.exists(shorter) else file
+    else:
+        payload: dict[str, Any] = {"op": "log", "stream": stream}
+        if args.path:
+            payload["path"] = args.path
+        sock = control.find_socket(args.socket, args.tree)
+        file = str(control.request(sock, payload, timeout=args.timeout)["file"])
+    if not args.follow and not os.path.exists(file):
+        what = f"the {stream} of {args.path}" if args.path else "the tree's events"
+        raise CliError(f"nothing logged yet for {what} (no file {file})")
+    try:
+        follow(file, args.lines, stdout_writer(), keep_going=args.follow)
+    except KeyboardInterrupt:  # how a follower is asked to stop: not a failure
+        return EXIT_OK
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:

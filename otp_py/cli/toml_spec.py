@@ -26,7 +26,7 @@ Every field of :class:`~otp_py.ChildSpec` and :class:`~otp_py.SupervisorSpec` ha
 key of the same name (the keys are read from the specs' fields, so a new field is a
 new key). Fields that hold Python objects take an import path (``start``,
 ``process_class``, a custom ``strategy``, ``intensity`` or ``decider``) or a table
-(``intensity``, ``heartbeat``, ``watchdog``, the rules of a ``decider``); see
+(``intensity``, ``heartbeat``, ``watchdog``, ``output``, the rules of a ``decider``); see
 ``docs/cli.rst`` for the full reference.
 
 Loading collects *every* problem rather than stopping at the first, each with its
@@ -74,6 +74,7 @@ _BACKOFF_KEYS: Final = ("initial", "maximum", "multiplier", "jitter", "reset_aft
 _DECAYING_KEYS: Final = ("threshold", "decay", "backoff", "jitter")
 _HEARTBEAT_KEYS: Final = ("interval", "timeout")
 _WATCHDOG_KEYS: Final = ("interval", "timeout", "threshold")
+_OUTPUT_KEYS: Final = tuple(f.name for f in attrs.fields(otp.OutputCapture))
 _RULE_MATCHES: Final = ("exit_code", "signal", "exception")
 _RULE_KEYS: Final = (*_RULE_MATCHES, "decision", "delay")
 _DECISIONS: Final = ("restart", "stop", "escalate", "shutdown_tree", "ignore")
@@ -313,6 +314,16 @@ class _Builder:
         fields = self.table(where, "watchdog", label, value, _WATCHDOG_KEYS)
         return self.construct(where, "watchdog", label, otp.LoopWatchdog, **fields)
 
+    def output(self, where: str, label: str, value: Any) -> Any:
+        """``output = true`` (capture, with what is inherited or the defaults),
+        ``false`` (do not), or a table of :class:`~otp_py.OutputCapture` fields."""
+        if value is True:
+            return otp.OutputCapture()
+        if value is False:
+            return otp.OutputCapture(enabled=False)
+        fields = self.table(where, "output", label, value, _OUTPUT_KEYS)
+        return self.construct(where, "output", label, otp.OutputCapture, **fields)
+
     def decider(self, where: str, label: str, value: Any) -> Any:
         """An import path to a :class:`~otp_py.Decider`, or its rules as an array of
         tables: ``{ exit_code = 78, decision = "escalate" }``."""
@@ -435,6 +446,7 @@ class _Builder:
         ok &= self.convert(fields, "stop_signal", lambda v: self.stop_signal(where, label, v))
         ok &= self.convert(fields, "heartbeat", lambda v: self.heartbeat(where, label, v))
         ok &= self.convert(fields, "decider", lambda v: self.decider(where, label, v))
+        ok &= self.convert(fields, "output", lambda v: self.output(where, label, v))
         if "start" not in fields:
             return None  # nothing to check the other fields against
         try:
@@ -463,6 +475,7 @@ class _Builder:
         ok &= self.convert(fields, "strategy", lambda v: self.strategy(where, label, v))
         ok &= self.convert(fields, "decider", lambda v: self.decider(where, label, v))
         ok &= self.convert(fields, "watchdog", lambda v: self.watchdog(where, label, v))
+        ok &= self.convert(fields, "output", lambda v: self.output(where, label, v))
         children = fields.get("children", [])
         if not isinstance(children, list):
             self.problem(where, "children", f"{label}: field 'children': expected an array of "

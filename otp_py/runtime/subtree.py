@@ -38,8 +38,9 @@ from otp_py.backends.context import ChildContext, current_child, notify_ready
 from otp_py.backends.reasons import ExitWith
 from otp_py.runtime import loop as loops
 from otp_py.runtime.guardian import Guardian
+from otp_py.runtime.output import inherit
 from otp_py.runtime.tree import Tree
-from otp_py.spec import ChildSpec
+from otp_py.spec import ChildSpec, OutputCapture
 
 __all__ = ["ReportForwarder", "as_process_child", "subtree_main"]
 
@@ -231,9 +232,13 @@ def subtree_main(spec: Any) -> None:
         raise ExitWith(reason)
 
 
-def as_process_child(spec: Any) -> ChildSpec:
-    """The process child that runs the supervisor ``spec`` (backend "process")."""
-    inline = attrs.evolve(spec, backend="inline")
+def as_process_child(spec: Any, output: OutputCapture | None = None) -> ChildSpec:
+    """The process child that runs the supervisor ``spec`` (backend "process"),
+    ``output`` being the output capture it inherits: the subtree's root takes it
+    along (its children capture their own output, in its process); the process
+    itself keeps the supervisor's streams (what its children pass through reaches
+    the tree's stdout and stderr)."""
+    inline = attrs.evolve(spec, backend="inline", output=inherit(output, spec))
     return ChildSpec(
         id=spec.id,
         start=subtree_main,
@@ -244,4 +249,5 @@ def as_process_child(spec: Any) -> ChildSpec:
         backend="process",
         ready=True,
         start_timeout=INFINITY,
+        output=OutputCapture(enabled=False),
     )

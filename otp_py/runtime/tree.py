@@ -33,7 +33,9 @@ from otp_py._core.supervisor import SupervisorCore
 from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends.base import BackendEnv, Runner
 from otp_py.backends.reasons import from_exception
+from otp_py.runtime.output import TreeOutput, inherit
 from otp_py.runtime.registry import NameRegistry
+from otp_py.spec import OutputCapture
 
 __all__ = ["Listener", "Node", "Tree"]
 
@@ -146,6 +148,9 @@ class Node:
         self.initialized = False
         self.killed = False
         self.exited = False
+        # Its output capture, inherited by its children (see runtime/output.py).
+        self.output: OutputCapture | None = inherit(
+            parent.output if parent is not None else None, spec)
 
     @property
     def spec(self) -> Any:
@@ -239,9 +244,11 @@ class Node:
             if spec.is_supervisor:  # a subtree in a process of its own
                 from otp_py.runtime.subtree import as_process_child
 
-                spec = as_process_child(spec)
+                spec = as_process_child(spec, self.output)
                 sink.remote = path
-            runner = self.tree.backend_for(spec).start(spec, sink, self.tree.env_for(path, self))
+            env = self.tree.env_for(path, self)
+            env.output = self.tree.output.capture(self.output, spec, path)
+            runner = self.tree.backend_for(spec).start(spec, sink, env)
         except Exception as exc:  # a start that raised is a failed start, not a crash
             sink.finished = True
             self.tree.runner_ended()
@@ -317,6 +324,8 @@ class Tree:
         # logs them: a record is logged once, where the application configured logging.
         self.log_reports = True
         self._request_ids = itertools.count(1)
+        self.output = TreeOutput()
+        self._place = place
         self._backends: dict[str, Any] = {}
         self._envs: dict[tuple[str, ...], BackendEnv] = {}
         # Tree-wide child names (whereis); the spec's own were checked unique already.
@@ -377,6 +386,10 @@ class Tree:
 
             self._watchdog = Watchdog(self, config)
             self._watchdog.start()
+        if not self._place:  # (a subtree's reports go to its parent's log)
+            self.output.open_log(self.root.output, self.root.spec.id)
+            if self.output.logging:
+                self.listeners.append(self.output.listener)
         self.post(self.root, ev.Init())
 
     def refresh_watchdog(self) -> None:
@@ -425,6 +438,7 @@ class Tree:
         if self._watchdog is not None:
             self._watchdog.stop()
             self._watchdog = None
+        self.output.close(self.exit_reason)
         if not self.done.done():
             self.done.set_result(self.exit_reason)
         if not self.initialized.done():

@@ -46,6 +46,7 @@ def environment(runtime: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("OTP_PY_SOCKET", None)
     env["XDG_RUNTIME_DIR"] = str(runtime)
+    env["XDG_STATE_HOME"] = str(runtime / "state")  # where `otp-py run` keeps its logs
     env["COLUMNS"] = "200"
     return env
 

@@ -72,7 +72,8 @@ def tree(tmp_path: Path, runtime: Path) -> Iterator[Cli]:
     path.write_text(TREE.format(marker=tmp_path / "flaky.marker",
                                 cmd_script=json.dumps(CMD_SCRIPT),
                                 noisy_script=json.dumps(noisy)))
-    with Cli(["run", str(path), "--view", "events"], runtime) as cli:
+    # (--no-capture: the children's output on the command's own, where the tests read it)
+    with Cli(["run", str(path), "--view", "events", "--no-capture"], runtime) as cli:
         cli.wait_for(r"control socket ")
         cli.wait_for(r"sc: started flaky \(restart 1\)$")
         cli.wait_for(r"sc: started noisy \(restart 1\)$")

@@ -213,7 +213,7 @@ def test_run_with_stdout_closed(tmp_path: Path, runtime: Path) -> None:
     path = tmp_path / "tree.toml"
     path.write_text(CLOSED_STDOUT_TREE)
     with Cli([], runtime, argv=[*STDOUT_CLOSED, script(), "run", str(path), "--view",
-                                "events"]) as cli:
+                                "events", "--no-capture"]) as cli:
         cli.wait_for(r"control socket ")
         line = cli.wait_for(r"fd1=")
         # The command child's stdout is /dev/null: not closed (the next file it opens
