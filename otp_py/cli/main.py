@@ -307,7 +307,8 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
     if log_dir is not None:
         view.note(f"logs in {log_dir} ({PROG} logs PATH [-f])")
     options = RunOptions(duration=args.duration, interval=args.interval, control=server,
-                         source=source, metrics=args.metrics)
+                         source=source, metrics=args.metrics,
+                         prepare=lambda new: _with_capture(new, args)[0])
     return run_tree(spec, view, options)
 
 

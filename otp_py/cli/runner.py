@@ -48,6 +48,16 @@ STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 HANDLED_SIGNALS: Final = (*STOP_SIGNALS, signal.SIGHUP, signal.SIGQUIT)
 
 
+def _load_prepared(options: RunOptions) -> otp.SupervisorSpec:
+    new = load_again(options.source)
+    if options.prepare is None:
+        return new
+    try:
+        return options.prepare(new)
+    except CliError as exc:
+        raise ReloadRefusedError(*exc.lines) from None
+
+
 @attrs.frozen
 class RunOptions:
     """How ``run`` and ``demo`` run a tree."""
@@ -63,6 +73,9 @@ class RunOptions:
     ``MODULE:ATTR`` the tree came from (which it refuses); None: not reloadable."""
     metrics: tuple[str, int] | None = None
     """Where to serve Prometheus metrics (None: nowhere)."""
+    prepare: Callable[[otp.SupervisorSpec], otp.SupervisorSpec] | None = None
+    """What the command line did to the tree it loaded (its output capture, say), done
+    again to a tree a reload loads, so that a reload compares like with like."""
 
 
 def run_tree(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int:
@@ -115,7 +128,7 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
         lines. Raises :class:`ReloadRefusedError`, having changed nothing."""
         if not running or stop.is_set():
             raise ReloadRefusedError("the tree is starting or stopping; reload it once it runs")
-        new = await asyncio.to_thread(load_again, options.source)  # (file I/O, imports)
+        new = await asyncio.to_thread(_load_prepared, options)  # (file I/O, imports)
         try:
             plan = await running[0].update(new, dry_run=dry_run)
         except (otp.OtpError, ValueError, TypeError) as exc:

@@ -132,7 +132,7 @@ def test_calls_are_served_between_retries_through_the_api(tmp_path: Path) -> Non
         for _ in range(20):
             began = time.monotonic()
             rows = _within(2.0, sup.which_children)
-            assert time.monotonic() - began < 0.5
+            assert time.monotonic() - began < 1.0  # (the issue: answers within 1 s)
             assert rows[0].id == "gone"
         began = time.monotonic()
     finally:
