@@ -30,8 +30,8 @@ async def main() -> None:
         id="root",
         strategy=otp.RestForOne(),  # the consumer depends on the producer
         children=[
-            otp.ChildSpec.task("producer", produce, args=(queue, [])),
-            otp.ChildSpec.task("consumer", consume, args=(queue, "consumer"), ready=True),
+            otp.ChildSpec.asyncio("producer", produce, args=(queue, [])),
+            otp.ChildSpec.asyncio("consumer", consume, args=(queue, "consumer"), ready=True),
         ],
     )
     recovered = asyncio.Event()
@@ -44,7 +44,7 @@ async def main() -> None:
     async with otp.supervise(tree, on_report=show) as sup:
         await asyncio.wait_for(recovered.wait(), timeout=10)
         await asyncio.sleep(0.2)
-        await sup.start_child(otp.ChildSpec.task("auditor", consume, args=(queue, "auditor")))
+        await sup.start_child(otp.ChildSpec.asyncio("auditor", consume, args=(queue, "auditor")))
         await asyncio.sleep(0.1)
         for child in await sup.which_children():
             print(f"{child.id}: {child.state}, restarted {child.restarts} time(s)")

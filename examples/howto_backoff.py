@@ -12,7 +12,7 @@ async def serve() -> None: ...
 
 def crash_loop(intensity: otp.IntensityPolicy, crashes: list[float]) -> None:
     tree = otp.SupervisorSpec(
-        id="root", intensity=intensity, children=[otp.ChildSpec.task("db", serve)]
+        id="root", intensity=intensity, children=[otp.ChildSpec.asyncio("db", serve)]
     )
     events = [(at, "db", "connection refused") for at in crashes]
     sim = otp.simulate(tree, events)

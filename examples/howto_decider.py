@@ -22,7 +22,7 @@ def cleanup() -> None:  # a thread child with nothing left to do
     raise otp.DoNotRestart("no stale files left")
 
 
-async def main_job() -> None:  # a task child that decides when the program is done
+async def main_job() -> None:  # an asyncio child that decides when the program is done
     await asyncio.sleep(1.0)
     raise otp.ShutdownTree("all work done")
 
@@ -53,7 +53,7 @@ tree = otp.SupervisorSpec(
         otp.ChildSpec.command("fetch", "sh -c 'sleep 0.1; exit 75'"),
         otp.ChildSpec.command("segv", "sh -c 'sleep 0.2; kill -SEGV $$'"),
         loader,
-        otp.ChildSpec.task("main", main_job),
+        otp.ChildSpec.asyncio("main", main_job),
     ],
 )
 

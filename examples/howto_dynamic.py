@@ -25,13 +25,13 @@ sessions = otp.SupervisorSpec(
     id="sessions",
     strategy="simple_one_for_one",
     intensity=otp.SlidingWindow(3, 5.0),
-    children=[otp.ChildSpec.task("session", session)],
+    children=[otp.ChildSpec.asyncio("session", session)],
     max_children=2,  # Elixir's DynamicSupervisor max_children
 )
 tree = otp.SupervisorSpec(
     id="root",
     children=[
-        otp.ChildSpec.task("lobby", session, args=("lobby",), name="lobby"),
+        otp.ChildSpec.asyncio("lobby", session, args=("lobby",), name="lobby"),
         otp.partitioned("users", sessions, partitions=4),  # Elixir's PartitionSupervisor
     ],
 )

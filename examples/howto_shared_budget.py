@@ -14,7 +14,8 @@ async def connect() -> None: ...
 def tree(pool_intensity: otp.IntensityPolicy) -> otp.SupervisorSpec:
     pools = [
         otp.SupervisorSpec(
-            id=f"pool{n}", intensity=pool_intensity, children=[otp.ChildSpec.task("conn", connect)]
+            id=f"pool{n}", intensity=pool_intensity,
+            children=[otp.ChildSpec.asyncio("conn", connect)],
         )
         for n in range(3)
     ]
@@ -22,7 +23,7 @@ def tree(pool_intensity: otp.IntensityPolicy) -> otp.SupervisorSpec:
         id="root",
         intensity=otp.SlidingWindow(max_restarts=5, period=60.0),
         children=[
-            otp.ChildSpec.task("web", connect),
+            otp.ChildSpec.asyncio("web", connect),
             otp.SupervisorSpec(id="pools", intensity=pool_intensity, children=pools),
         ],
     )

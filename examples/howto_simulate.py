@@ -15,12 +15,12 @@ tree = otp.SupervisorSpec(
     id="root",
     intensity=otp.SlidingWindow(max_restarts=2, period=60.0),
     children=[
-        otp.ChildSpec.task("db", serve),
+        otp.ChildSpec.asyncio("db", serve),
         otp.SupervisorSpec(
             id="workers",
             strategy=otp.OneForAll(),
             intensity=otp.SlidingWindow(max_restarts=2, period=10.0),
-            children=[otp.ChildSpec.task("fetch", serve), otp.ChildSpec.task("parse", serve)],
+            children=[otp.ChildSpec.asyncio("fetch", serve), otp.ChildSpec.asyncio("parse", serve)],
         ),
     ],
 )
@@ -63,7 +63,7 @@ def test_decider_rules_by_exit_code() -> None:
     spec = otp.SupervisorSpec(
         id="root",
         decider=otp.Decider({otp.OnExitCode(78): otp.Decision.ESCALATE}),
-        children=[otp.ChildSpec.task("app", serve)],
+        children=[otp.ChildSpec.asyncio("app", serve)],
     )
     sim = otp.simulate(spec, [(1.0, "app", reasons.Exited(78))])
     assert sim.exit_reason == reasons.Shutdown()

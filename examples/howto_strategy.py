@@ -71,7 +71,7 @@ tree = otp.SupervisorSpec(
     id="root",
     strategy=strategy,
     intensity=otp.SlidingWindow(max_restarts=3, period=5.0),
-    children=[otp.ChildSpec.task(cid, serve) for cid in ("db", "mailer", "cache", "api")],
+    children=[otp.ChildSpec.asyncio(cid, serve) for cid in ("db", "mailer", "cache", "api")],
 )
 
 if __name__ == "__main__":

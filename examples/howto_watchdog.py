@@ -36,8 +36,8 @@ async def main() -> None:
         watchdog=otp.LoopWatchdog(interval=0.1, timeout=0.5),
         intensity=otp.SlidingWindow(max_restarts=3, period=10.0),
         children=[
-            otp.ChildSpec.task("ticker", ticker),
-            otp.ChildSpec.task("reports", report_builder, args=([],)),
+            otp.ChildSpec.asyncio("ticker", ticker),
+            otp.ChildSpec.asyncio("reports", report_builder, args=([],)),
             otp.ChildSpec.thread("importer", importer, args=([],),
                                  heartbeat=otp.Heartbeat(interval=0.1, timeout=0.5)),
         ],

@@ -25,7 +25,7 @@ async def fetch(runs: list[int]) -> None:
 
 async def main() -> None:
     tree = otp.SupervisorSpec(id="root", children=[
-        otp.ChildSpec.task("fetch", fetch, args=([],)),
+        otp.ChildSpec.asyncio("fetch", fetch, args=([],)),
     ])
     restarted = asyncio.Event()
 
