@@ -20,6 +20,11 @@ child of this process is an adopted orphan when
    nor :mod:`multiprocessing` process object of this interpreter holds its pid
    unwaited (``returncode`` still ``None``): those are the pids someone here will
    wait for. The command backend, the guardian and the fork server all hold theirs.
+   While such an object is being started (forked, its pid not stored yet) the
+   children not yet classified wait for the next look: its child may already be a
+   zombie that no object names. A verdict, once made, is kept for the life of the
+   process (by pid and start time), so the heap is walked once per new child
+   outside our group, not at every ``SIGCHLD``.
 
 Such a child was forked by nobody here, so nobody here waits for it: reaping it
 (``waitpid(pid, WNOHANG)``, never ``waitpid(-1)``) steals nothing. What the rule
