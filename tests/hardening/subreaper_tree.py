@@ -15,6 +15,7 @@ Not a test module.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import signal
@@ -27,7 +28,6 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path[:0] = [os.path.join(ROOT, "tests", "runtime"), ROOT]
 
 import otp_py as otp  # noqa: E402
-from otp_py.runtime.reaper import is_subreaper  # noqa: E402
 from tests.faults import targets  # noqa: E402
 
 
@@ -57,6 +57,14 @@ def spec(directory: str) -> otp.SupervisorSpec:
     ])
 
 
+def is_subreaper() -> bool:
+    """``prctl(PR_GET_CHILD_SUBREAPER)``, asked of the kernel directly."""
+    value = ctypes.c_int(0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(37, ctypes.byref(value), 0, 0, 0) == 0  # PR_GET_CHILD_SUBREAPER
+    return value.value == 1
+
+
 def announce(directory: str) -> None:
     files = [os.path.join(directory, name) for name in ("daemon", "statuses")]
     while not all(os.path.exists(f) for f in files):
@@ -73,7 +81,8 @@ def main() -> None:
         else:
             otp.run(spec(directory), subreaper=False)
     else:
-        sup = otp.start(spec(directory), subreaper=mode == "start-yes")
+        sup = (otp.start(spec(directory), subreaper=True) if mode == "start-yes"
+               else otp.start(spec(directory)))  # the default
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         while not stopped.wait(0.5):

@@ -61,9 +61,13 @@ def survivors() -> Iterator[list[psutil.Process]]:
     """Processes a test saw: SIGKILLed on the way out if the test left them."""
     seen: list[psutil.Process] = []
     yield seen
-    for proc in seen:
+    _kill(seen)
+
+
+def _kill(procs: list[psutil.Process]) -> None:
+    for proc in procs:
         with contextlib.suppress(psutil.Error):
-            proc.kill()
+            proc.kill()  # (psutil checks the start time: never a reused pid)
 
 
 def _assert_all_gone(procs: list[psutil.Process], since: float) -> None:
@@ -89,17 +93,22 @@ command = {json.dumps(targets.command_daemonising(pid_file))}
     env = {**os.environ, **NO_CGROUPS, "XDG_RUNTIME_DIR": str(runtime)}
     env.pop("OTP_PY_SOCKET", None)
     with Cli(["run", str(tree), "--view", "events"], runtime, env=env) as cli:
-        cli.wait_for(r"root: supervisor started$", timeout=WAIT)
-        wait_until(lambda: os.path.exists(pid_file), what="the daemon's pids", timeout=WAIT)
-        procs = _held(read_pids(pid_file))
-        survivors.extend(procs)
-        child, daemon = procs
-        # orphaned before any stop, and adopted by otp-py rather than init
-        assert daemon.ppid() == cli.proc.pid
-        assert daemon.pid not in {c.pid for c in child.children(recursive=True)}
-        cli.proc.send_signal(signal.SIGTERM)
-        assert cli.wait() == 0, cli.output
-        ended = time.monotonic()
+        try:
+            cli.wait_for(r"root: supervisor started$", timeout=WAIT)
+            wait_until(lambda: os.path.exists(pid_file), what="the daemon's pids",
+                       timeout=WAIT)
+            procs = _held(read_pids(pid_file))
+            survivors.extend(procs)
+            child, daemon = procs
+            # orphaned before any stop, and adopted by otp-py rather than init
+            assert daemon.ppid() == cli.proc.pid
+            assert daemon.pid not in {c.pid for c in child.children(recursive=True)}
+            cli.proc.send_signal(signal.SIGTERM)
+            assert cli.wait() == 0, cli.output
+            ended = time.monotonic()
+        except BaseException:
+            _kill(survivors)  # before Cli waits for the pipes a survivor holds
+            raise
     _assert_all_gone(procs, ended)
 
 
