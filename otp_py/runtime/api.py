@@ -567,7 +567,7 @@ def run(
 ) -> ExitReason:
     """Run ``spec`` until it ends, blocking the calling thread.
 
-    The process becomes a child subreaper (``subreaper=False`` to opt out): a
+    For the run, the process is a child subreaper (``subreaper=False`` to opt out): a
     descendant whose parent dies (a daemon) comes back to it rather than to init, is
     reaped when it dies and SIGKILLed when the tree ends; see
     :mod:`otp_py.runtime.reaper` for which children count as adopted orphans (never
@@ -652,6 +652,7 @@ def start(
         raise TypeError(f"start(): subreaper must be a bool, got {subreaper!r}")
     box: dict[str, Any] = {}
     ready = threading.Event()
+    was_subreaper = reaper.is_subreaper()
     reaps = subreaper and reaper.become()
 
     def main() -> None:
@@ -664,7 +665,7 @@ def start(
             ready.set()
             loops.close(loop)
             if reaps:
-                reaper.kill_orphans()
+                reaper.end(was_subreaper)
 
     thread = threading.Thread(target=main, name=name, daemon=True)
     thread.start()

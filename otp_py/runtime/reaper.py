@@ -38,8 +38,10 @@ that keeps its child's process group is stopped with that child (the group is
 signalled, as ever); one in a session of its own (a daemon) cannot be attributed
 to a child (nothing links it to one), so it is SIGKILLed when the tree ends (an
 orderly stop or the root giving up), then reaped, and so is whatever it had
-started (its own orphans come back to us in turn). Orphans adopted after the tree
-ended are killed and reaped at interpreter exit.
+started (its own orphans come back to us in turn). Then the process stops being a
+subreaper (unless it was one before the tree), so a program that goes on after
+``otp.run()`` returns (a test suite) adopts nothing more; if it stays one, orphans
+adopted after the tree ended are killed and reaped at interpreter exit.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from collections.abc import Iterator
 
 from otp_py.backends.containment import children_of_self
 
-__all__ = ["become", "is_subreaper", "kill_orphans", "orphans", "reap_orphans", "reaping",
+__all__ = ["become", "end", "is_subreaper", "kill_orphans", "orphans", "reap_orphans", "reaping",
            "set_subreaper"]
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -249,11 +251,22 @@ def become(loop: asyncio.AbstractEventLoop | None = None) -> bool:
     return True
 
 
+def end(was_subreaper: bool) -> None:
+    """The tree is over: stop being a subreaper unless the process was one before
+    (later orphans go to init again, as they would without us), then kill and reap
+    every orphan adopted meanwhile."""
+    if not was_subreaper:
+        set_subreaper(False)
+    kill_orphans()
+
+
 @contextlib.contextmanager
 def reaping(loop: asyncio.AbstractEventLoop, enabled: bool = True) -> Iterator[bool]:
     """Be a child subreaper for the duration of a tree run on ``loop`` (see
-    :func:`become`); when the block ends, kill and reap every orphan left. Yields
-    whether the process is a subreaper."""
+    :func:`become`); when the block ends, stop being one (unless the process was
+    already) and kill and reap every orphan left. Yields whether the process is a
+    subreaper."""
+    was = is_subreaper()
     on = enabled and become(loop)
     try:
         yield on
@@ -261,4 +274,4 @@ def reaping(loop: asyncio.AbstractEventLoop, enabled: bool = True) -> Iterator[b
         if on:
             if threading.current_thread() is threading.main_thread():
                 loop.remove_signal_handler(signal.SIGCHLD)
-            kill_orphans()
+            end(was)
