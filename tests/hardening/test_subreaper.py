@@ -196,3 +196,21 @@ def test_this_test_process_is_no_subreaper() -> None:
     from otp_py.runtime.reaper import is_subreaper
 
     assert sys.platform != "linux" or not is_subreaper()
+
+
+def test_run_is_a_subreaper_only_while_its_tree_runs() -> None:
+    """otp.run() in a program that goes on afterwards (this test suite) gives the
+    flag back when the tree ends, so it adopts nothing more."""
+    import targets as runtime_targets  # tests/runtime/targets.py
+    from kit import tree
+
+    import otp_py as otp
+    from otp_py.runtime.reaper import is_subreaper
+
+    during: list[bool] = []
+    spec = tree(otp.ChildSpec.thread("crasher", runtime_targets.thread_raise),
+                intensity=otp.SlidingWindow(0, 30))
+    with pytest.raises(otp.IntensityExceededError):
+        otp.run(spec, handle_signals=False, on_report=lambda _r: during.append(is_subreaper()))
+    assert during and all(during)
+    assert not is_subreaper()
