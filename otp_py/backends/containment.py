@@ -287,10 +287,10 @@ def children_of_self() -> list[int]:
 
 def set_child_subreaper() -> bool:
     """Make the calling process a child subreaper (``PR_SET_CHILD_SUBREAPER``): the
-    orphans among its descendants are reparented to it rather than to init. Only for
-    a process whose every child is ours to reap (the fork server), never for the
-    supervising process, which hosts the program's own subprocesses too (see
-    :mod:`otp_py.runtime.containment`). True if set."""
+    orphans among its descendants are reparented to it rather than to init. For a
+    process whose every child is ours to reap (the fork server); the supervising
+    process, which hosts the program's own subprocesses too, becomes one only through
+    :mod:`otp_py.runtime.reaper` and its rule of which children to reap. True if set."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0

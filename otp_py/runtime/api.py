@@ -46,7 +46,7 @@ from otp_py._errors import (
     show_value,
 )
 from otp_py.backends.zygote import IMPORTING_MAIN
-from otp_py.runtime import default_logging
+from otp_py.runtime import default_logging, reaper
 from otp_py.runtime import loop as loops
 from otp_py.runtime.guardian import Guardian
 from otp_py.runtime.tree import Listener, Tree
@@ -598,32 +598,38 @@ async def supervise(
     *,
     random: Callable[[], float] | None = None,
     on_report: Listener | None = None,
+    subreaper: bool = False,
 ) -> AsyncIterator[AsyncSupervisor]:
     """Run ``spec`` on the running loop for the duration of the ``async with`` block.
 
     The tree is started (all children up) before the block runs, and stopped in order
     when it ends. Raises :class:`~otp_py.SupervisorExitError` if the tree fails to
     start, and on leaving the block if it gave up meanwhile. ``on_report`` sees every
-    report, from the first start on."""
+    report, from the first start on. ``subreaper=True`` makes the process a child
+    subreaper for the block, as :func:`run` does (``otp-py run`` uses it); not the
+    default, for the reason :func:`start` gives."""
     check_tree_arguments("supervise", spec, random=random, on_report=on_report)
     _refuse_in_main_import("supervise")
-    tree = await _launch(spec, random, on_report)
-    if tree.done.done():
-        outcome(tree)
-    handle = AsyncSupervisor(tree, tree.root.path)
-    body_failed = False
-    try:
-        yield handle
-    except BaseException:
-        body_failed = True
-        raise
-    finally:
-        gave_up_first = tree.done.done()
-        if not gave_up_first:
-            tree.request_stop()
-        await asyncio.shield(tree.done)
-        if gave_up_first and not body_failed:
+    if not isinstance(subreaper, bool):
+        raise TypeError(f"supervise(): subreaper must be a bool, got {subreaper!r}")
+    with reaper.reaping(asyncio.get_running_loop(), subreaper):
+        tree = await _launch(spec, random, on_report)
+        if tree.done.done():
             outcome(tree)
+        handle = AsyncSupervisor(tree, tree.root.path)
+        body_failed = False
+        try:
+            yield handle
+        except BaseException:
+            body_failed = True
+            raise
+        finally:
+            gave_up_first = tree.done.done()
+            if not gave_up_first:
+                tree.request_stop()
+            await asyncio.shield(tree.done)
+            if gave_up_first and not body_failed:
+                outcome(tree)
 
 
 def run(
@@ -632,8 +638,15 @@ def run(
     handle_signals: bool = True,
     random: Callable[[], float] | None = None,
     on_report: Listener | None = None,
+    subreaper: bool = True,
 ) -> ExitReason:
     """Run ``spec`` until it ends, blocking the calling thread.
+
+    For the run, the process is a child subreaper (``subreaper=False`` to opt out): a
+    descendant whose parent dies (a daemon) comes back to it rather than to init, is
+    reaped when it dies and SIGKILLed when the tree ends; see
+    :mod:`otp_py.runtime.reaper` for which children count as adopted orphans (never
+    one in our process group, nor one a live ``Popen`` waits for).
 
     SIGINT and SIGTERM stop the tree in order (only when called from the main thread
     and ``handle_signals`` is true); a second SIGINT kills what is left at once.
@@ -643,10 +656,12 @@ def run(
     start or ended abnormally."""
     check_tree_arguments("run", spec, random=random, on_report=on_report)
     _refuse_in_main_import("run")
+    if not isinstance(subreaper, bool):
+        raise TypeError(f"run(): subreaper must be a bool, got {subreaper!r}")
     # only if the application configured no logging and listens to no reports itself
     logs = on_report is None and default_logging.install()
     try:
-        return loops.run(_run(spec, handle_signals, random, on_report))
+        return loops.run(_run(spec, handle_signals, random, on_report, subreaper))
     finally:
         default_logging.uninstall(logs)
 
@@ -656,8 +671,20 @@ async def _run(
     handle_signals: bool,
     random: Callable[[], float] | None,
     on_report: Listener | None,
+    subreaper: bool = False,
 ) -> ExitReason:
     loop = asyncio.get_running_loop()
+    with reaper.reaping(loop, subreaper):
+        return await _run_tree(loop, spec, handle_signals, random, on_report)
+
+
+async def _run_tree(
+    loop: asyncio.AbstractEventLoop,
+    spec: Any,
+    handle_signals: bool,
+    random: Callable[[], float] | None,
+    on_report: Listener | None,
+) -> ExitReason:
     tree = Tree(spec, loop, random=random, guardian=Guardian.shared())
     if on_report is not None:
         tree.listeners.append(on_report)
@@ -688,18 +715,29 @@ def start(
     random: Callable[[], float] | None = None,
     on_report: Listener | None = None,
     name: str = "otp_py-tree",
+    subreaper: bool = False,
 ) -> Supervisor:
     """Run ``spec`` on an event loop in a background thread; return once every child
     is up. Raises :class:`~otp_py.SupervisorExitError` if the tree fails to start.
+
+    ``subreaper=True`` makes the process a child subreaper, as :func:`run` does (not
+    the default: a library does not own its host's process, whose own subprocesses'
+    orphans would come back to it too); adopted orphans are reaped on ``SIGCHLD``
+    when called from the main thread (which installs a ``SIGCHLD`` handler), and
+    killed when the tree ends and at exit.
 
     ``on_report`` is registered before the first child starts, so it sees every
     report. The thread ends when the tree does (``stop()``, or the root gives up)."""
     check_tree_arguments("start", spec, random=random, on_report=on_report)
     _refuse_in_main_import("start")
+    if not isinstance(subreaper, bool):
+        raise TypeError(f"start(): subreaper must be a bool, got {subreaper!r}")
     box: dict[str, Any] = {}
     ready = threading.Event()
     # only if the application configured no logging and listens to no reports itself
     logs = on_report is None and default_logging.install()
+    was_subreaper = reaper.is_subreaper()
+    reaps = subreaper and reaper.become()
 
     def main() -> None:
         loop = asyncio.new_event_loop()
@@ -711,6 +749,8 @@ def start(
             ready.set()
             loops.close(loop)
             default_logging.uninstall(logs)
+            if reaps:
+                reaper.end(was_subreaper)
 
     thread = threading.Thread(target=main, name=name, daemon=True)
     thread.start()

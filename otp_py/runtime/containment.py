@@ -27,18 +27,11 @@ The policy (the mechanics are in :mod:`otp_py.backends.containment`):
   The fork server is a child subreaper: it adopts the orphans of the process
   children it forked and kills them when the supervisor is gone.
 
-Why not make the supervising process (rather than only its fork server) a child
-subreaper (``PR_SET_CHILD_SUBREAPER``)
-so that orphaned descendants come back to it? Because a subreaper adopts the orphans
-of *every* descendant of the process, including those of the host program's own
-subprocesses (a thread child running ``subprocess.run``, a test runner's scripts),
-and nothing in ``/proc`` tells an adopted orphan from a child the program forked
-itself: reaping with ``waitpid(-1)`` would steal exit statuses that
-:mod:`subprocess`, :mod:`asyncio` and :mod:`multiprocessing` wait for, and reaping
-only what we can attribute leaves the rest as zombies for the life of the program.
-Nor would adoption help attribution: an adopted daemon carries no trace of which
-child it came from. The cgroup is the mechanism that does attribute, and where it
-exists a subreaper adds nothing (init reaps what ``cgroup.kill`` ends).
+Where otp_py owns the process (``otp-py run``, ``otp.run()``) the supervising
+process is a child subreaper as well, and adopted orphans (a daemon orphaned before
+the stop) are reaped when they die and killed when the tree ends: see
+:mod:`otp_py.runtime.reaper` for the rule that tells them from children someone else
+waits for, and why a library's ``otp.start()`` is not one by default.
 
 ``OTP_PY_CGROUPS=0`` in the environment turns cgroup mode off (process-group mode).
 """
