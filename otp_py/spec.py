@@ -334,6 +334,17 @@ def _file_part(name: str) -> str:
     return "%2E" + part[1:] if part.startswith(".") else part
 
 
+_LOG_NAME = re.compile(r"\.(log(?:\.[0-9]+)?)$")
+
+
+def _directory_part(name: str) -> str:
+    """A supervisor's id as a directory of the log directory: :func:`_file_part`, and
+    a name that ends as a log file's (``tree.log``, ``a.stdout.log``, ``a.stdout.log.1``)
+    gets that dot encoded, so that no directory takes the place of a log file or of
+    one of its rotated backups (a directory is then never a file another child needs)."""
+    return _LOG_NAME.sub(r"%2E\1", _file_part(name))
+
+
 @attrs.frozen
 class OutputCapture:
     """Where the standard output and error of process and command children go.
@@ -347,7 +358,9 @@ class OutputCapture:
     Captured, each stream of each child goes to a file of its own in ``dir``:
     ``<dir>/<path below the root>.stdout.log`` and ``.stderr.log`` (``pool/w`` of tree
     ``root`` writes ``<dir>/pool/w.stdout.log``), and each start of the child writes a
-    marker line (``--- otp-py: started pid 1234 (restart 2) at ...``) first. The
+    marker line (``--- otp-py: started pid 1234 (restart 2) at ...``) first. Each id
+    is percent-encoded as one file-name component (a supervisor's whose id ends like a
+    log file's, ``tree.log``, has that dot encoded too, ``tree%2Elog``). The
     tree's own reports go to ``<dir>/tree.log`` when the root captures.
 
     Fields (``None``: inherited, else the default named):
@@ -442,8 +455,9 @@ class OutputCapture:
             raise ValueError("a child's path below the root has at least its own id")
         if self.dir is None:
             raise ValueError("this OutputCapture has no dir yet (see completed())")
-        *parents, child = (_file_part(part) for part in path)
-        return os.path.join(self.dir, *parents, f"{child}.{stream}.log")
+        *parents, child = path
+        return os.path.join(self.dir, *(_directory_part(part) for part in parents),
+                            f"{_file_part(child)}.{stream}.log")
 
     @property
     def tree_log(self) -> str:

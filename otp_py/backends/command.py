@@ -116,6 +116,12 @@ class CommandRunner:
             self._leftovers += containment.pidfds(containment.descendants(self.pid))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, number)
+        # A command that left the group it was made to lead (setpgid into another)
+        # is not reached through it: signalled alone too (its pid is still its own,
+        # not yet reaped), or a stop would wait on it forever without a cgroup.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(self.pid) != self.pid:
+                os.kill(self.pid, number)
         if number == signal.SIGKILL and self._cgroup is not None:
             self._cgroup.kill()
 

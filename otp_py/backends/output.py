@@ -202,8 +202,13 @@ class _LogFile:
 
     def _open(self, flags: int = 0) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-                           | flags, 0o644)
+        flags |= os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        try:
+            self._fd = os.open(self.path, flags | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP or not _trusted_link(self.path):
+                raise
+            self._fd = os.open(self.path, flags, 0o644)  # a link the user made: followed
         self._size = 0 if flags & os.O_TRUNC else os.fstat(self._fd).st_size
 
     def _write(self, data: bytes) -> None:
@@ -240,6 +245,19 @@ class _LogFile:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _trusted_link(path: str) -> bool:
+    """Whether to follow the symbolic link at ``path`` (a log file's name): always in a
+    directory only its owner can write, else only a link of ours or of the
+    directory's owner (the kernel's ``fs.protected_symlinks`` rule, which not every
+    machine turns on). Another user could otherwise plant a link in a shared log
+    directory and have a child's output appended to a file of ours."""
+    link = os.lstat(path)
+    folder = os.stat(os.path.dirname(path))
+    if not folder.st_mode & 0o022:
+        return True
+    return link.st_uid in (os.geteuid(), folder.st_uid)
 
 
 # ---------------------------------------------------------------------- writers

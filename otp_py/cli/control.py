@@ -559,7 +559,15 @@ class ControlServer:
         group = bool(request.get("group"))
         try:
             if group:
-                os.killpg(os.getpgid(info.pid), signum)
+                # The group the tree made it the leader of (its id is the child's pid),
+                # never whatever group the child is in now: a child that joined the
+                # tree's own group (or its shell's) would have them signalled too.
+                if os.getpgid(info.pid) != info.pid:
+                    raise ControlError(
+                        f"{full} (pid {info.pid}) has left the process group it was "
+                        f"started in (it is in group {os.getpgid(info.pid)} now): "
+                        "signal it alone, without --group")
+                os.killpg(info.pid, signum)
             else:
                 os.kill(info.pid, signum)
         except ProcessLookupError:

@@ -23,6 +23,7 @@ __all__ = [
     "json_ready",
     "kind_of",
     "mermaid",
+    "printable",
     "table_lines",
 ]
 
@@ -51,6 +52,24 @@ def duration(seconds: float) -> str:
 
 def age(at: float | None, now: float) -> str:
     return "" if at is None else duration(now - at)
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """``text`` with its control characters (and lone surrogates) written as escapes
+    (``\\x1b``): an exit reason, a traceback or a stderr tail is a child's text, and a
+    hostile or broken child must not move the operator's cursor, retitle the terminal
+    or break a table's row in two. ``lines`` keeps newlines (a traceback's)."""
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if lines and char == "\n":
+            return char
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _UNPRINTABLE.sub(escape, text)
 
 
 def _clip(text: str, width: int) -> str:
@@ -146,7 +165,8 @@ def cells(row: Node, now: float) -> tuple[str, ...]:
     last = row.get("last_exit")
     exit_text = ""
     if last:
-        exit_text = _clip(f"{last['reason']} ({age(last['at'], now)} ago)", LAST_EXIT_WIDTH)
+        exit_text = _clip(f"{printable(str(last['reason']))} ({age(last['at'], now)} ago)",
+                          LAST_EXIT_WIDTH)
     state = str(row.get("state", ""))
     if row.get("note"):
         state += "*"
@@ -181,12 +201,13 @@ def exit_lines(record: Node, now: float, *, prefix: str = "  ") -> list[str]:
     if record.get("delay"):
         extra.append(f"restarted after {float(record['delay']):.3g} s")
     tail = f" ({', '.join(extra)})" if extra else ""
-    lines = [f"{prefix}{when} ({age(at, now)} ago): {record['reason']}{tail}"]
+    reason = printable(str(record["reason"]))
+    lines = [f"{prefix}{when} ({age(at, now)} ago): {reason}{tail}"]
     if record.get("traceback"):
-        lines += _indent(str(record["traceback"]), prefix + "    ")
+        lines += _indent(printable(str(record["traceback"]), lines=True), prefix + "    ")
     if record.get("stderr"):
         lines.append(f"{prefix}    last lines of stderr:")
-        lines += _indent(str(record["stderr"]), prefix + "      ")
+        lines += _indent(printable(str(record["stderr"]), lines=True), prefix + "      ")
     return lines
 
 

@@ -202,6 +202,11 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
             await control.close()
         for signum in HANDLED_SIGNALS:
             loop.remove_signal_handler(signum)
+        # The tree has ended: a reload or a dump asked now has nothing to act on, and
+        # their default action (death by the signal) would hide the exit status, and
+        # the one line saying why, of a tree that gave up (a SIGHUP storm, measured).
+        for signum in (signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_IGN)
         for task in list(dumps):
             task.cancel()
     view.note(f"tree {spec.id!r} ended: {reason} (after {duration(time.monotonic() - started)})")

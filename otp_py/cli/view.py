@@ -24,7 +24,16 @@ from typing import Any, Final, TextIO
 
 import otp_py as otp
 from otp_py.cli.errors import EXIT_USAGE, CliError
-from otp_py.cli.render import COLUMNS, age, cells, clip, fit_rows, fit_widths, table_lines
+from otp_py.cli.render import (
+    COLUMNS,
+    age,
+    cells,
+    clip,
+    fit_rows,
+    fit_widths,
+    printable,
+    table_lines,
+)
 from otp_py.cli.snapshot import Node, flatten
 
 __all__ = ["VIEW_MODES", "PlainView", "RichView", "View", "make_view"]
@@ -90,8 +99,9 @@ class PlainView(View):
 
     def event(self, at: float, report: otp.reports.Report) -> None:
         suffix, traceback = self._crashes.lines(report)
-        self._print(self._out, "\n".join([f"{clock(at)} {report.describe()}{suffix}",
-                                          *traceback]))
+        # (a child's exception text goes to the operator's terminal: escaped)
+        self._print(self._out, "\n".join([f"{clock(at)} {printable(report.describe())}{suffix}",
+                                          *(printable(line) for line in traceback)]))
 
     def show(self, root: Node, now: float) -> None:
         if not self._tables:
@@ -175,10 +185,11 @@ class RichView(View):
             self._last_crash = (path, at, why, (text or "").rstrip().splitlines())
         with contextlib.suppress(OSError):
             self._console.print(Text.assemble((clock(at) + " ", "dim"),
-                                              (report.describe() + suffix, style)),
+                                              (printable(report.describe()) + suffix,
+                                               style)),
                                 no_wrap=True, overflow="ellipsis")
             for line in traceback:
-                self._console.print(Text(line, style="dim"), no_wrap=True,
+                self._console.print(Text(printable(line), style="dim"), no_wrap=True,
                                     overflow="ellipsis")
 
     def show(self, root: Node, now: float) -> None:
