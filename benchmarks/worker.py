@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import logging
 import multiprocessing
 import os
 import signal
@@ -43,6 +42,7 @@ from typing import Any
 
 import otp_py as otp
 from benchmarks import targets
+from benchmarks.harness import quiet_logging
 
 __all__ = ["TREE_SHAPES", "main"]
 
@@ -59,14 +59,6 @@ TREE_SHAPES = {
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
-
-def quiet_logging() -> None:
-    """Configure logging as an application would, with nowhere for otp_py's records
-    to go: ``otp.start`` and ``otp.run`` then leave out their default report
-    printer (which, for an application that configured nothing, writes every start
-    and exit to stderr), and the tree builds no log record. The floors log nothing
-    either; what is measured is supervision, not a terminal."""
-    logging.getLogger().addHandler(logging.NullHandler())
 
 
 def rss_bytes() -> int:
