@@ -174,7 +174,9 @@ class Node:
 
     def handle(self, event: ev.Event) -> None:
         tree = self.tree
-        for action in self.core.handle(event, tree.loop.time()):
+        core = self.core
+        core.routine_reports = tree.listening()
+        for action in core.handle(event, tree.loop.time()):
             # The two actions of every start and restart come first.
             kind = type(action)
             if kind is ev.Emit:
@@ -445,6 +447,16 @@ class Tree:
             self.initialized.set_result(None)
 
     # -- reports
+
+    def listening(self) -> bool:
+        """Whether a report would reach anyone: a listener, or a log handler. While
+        not, the cores leave out the reports of routine starts and exits."""
+        if self.listeners:
+            return True
+        logging_wanted = self._logging_wanted
+        if logging_wanted is None:
+            logging_wanted = self._logging_wanted = self.log_reports and _someone_listens()
+        return logging_wanted
 
     def deliver(self, report: rp.Report) -> None:
         if type(report) is rp.IntensityExceeded and report.path == self.root.path:
