@@ -259,6 +259,14 @@ class _Ended(ev.Event):
 
 Job = Generator[_AwaitStart | _AwaitDown, Any, None]
 
+# The members the hot paths compare with, looked up once: an enum member read from
+# its class costs a descriptor call on every access (ten times a global's price).
+_RESTART: Final = Action.RESTART
+_IGNORE: Final = Action.IGNORE
+_STOP: Final = Action.STOP
+_SHUTDOWN_TREE: Final = Action.SHUTDOWN_TREE
+_TEMPORARY: Final = Restart.TEMPORARY
+
 
 class SupervisorCore:
     """The decision core of one supervisor.
@@ -695,7 +703,7 @@ class SupervisorCore:
         """OTP's do_restart/3: a child ended by itself. Its decider (by default, OTP's
         restart table) says what to do; a restart also asks the intensity budget."""
         if self.state != "running":
-            removed = child.restart is Restart.TEMPORARY or self._dynamic
+            removed = child.restart is _TEMPORARY or self._dynamic
             self._record_exit(child, reason, "remove" if removed else "keep", stderr=stderr)
             self._forget_ref(child)
             return
@@ -709,8 +717,8 @@ class SupervisorCore:
             self._user_code_failed(child, reason, stderr, f"failure decider {decider!r}", exc)
             return
         action = decision.action
-        if action in (Action.RESTART, Action.IGNORE):
-            if action is Action.IGNORE:
+        if action is _RESTART or action is _IGNORE:
+            if action is _IGNORE:
                 verdict = Verdict.now()
             else:
                 try:
@@ -724,15 +732,15 @@ class SupervisorCore:
             if not verdict.allow:
                 outcome = "give_up"
             else:
-                outcome = "restart" if action is Action.RESTART else "ignore"
+                outcome = "restart" if action is _RESTART else "ignore"
             record = self._record_exit(child, reason, outcome, verdict.delay, stderr)
-            if action is Action.RESTART:
+            if action is _RESTART:
                 self._charged.append((child.id, record))
             self._forget_ref(child)
             self._restart(child, verdict, record)
             return
-        if action is Action.STOP:
-            removed = child.restart is Restart.TEMPORARY or self._dynamic
+        if action is _STOP:
+            removed = child.restart is _TEMPORARY or self._dynamic
             self._record_exit(child, reason, "remove" if removed else "keep", stderr=stderr)
             self._forget_ref(child)
             if removed:
@@ -741,8 +749,8 @@ class SupervisorCore:
             return
         self._record_exit(child, reason, action.value, stderr=stderr)
         self._forget_ref(child)
-        if action is Action.SHUTDOWN_TREE:
-            if child.restart is Restart.TEMPORARY or self._dynamic:
+        if action is _SHUTDOWN_TREE:
+            if child.restart is _TEMPORARY or self._dynamic:
                 self._remove(child)
             self._outbox.append(ev.StopTree())
             return
