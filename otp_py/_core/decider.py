@@ -228,10 +228,7 @@ def decide(restart: Restart, reason: ExitReason) -> Decision:
     if found is not None:
         return found
     sentinel = _SENTINELS.get(cls)
-    if sentinel is not None:
-        decision = sentinel
-    else:
-        decision = _BY_CELL[restart, reason.kind]
+    decision = sentinel if sentinel is not None else _BY_CELL[restart, reason.kind]
     if cls.kind is ExitReason.kind and len(_BY_CLASS) < 1024:  # kind fixed by the class
         _BY_CLASS[key] = decision
     return decision
