@@ -479,9 +479,11 @@ class SupervisorCore:
         spec = child.spec
         self._outbox.append(ev.StartChild(ref, child.id, spec))
         timer = None
-        timeout = getattr(spec, "start_timeout", None)
-        if getattr(spec, "ready", False) and timeout is not None and math.isfinite(timeout):
-            timer = self._new_timer(timeout)
+        timeout = None
+        if getattr(spec, "ready", False):  # (the start timeout is for readiness only)
+            timeout = getattr(spec, "start_timeout", None)
+            if timeout is not None and math.isfinite(timeout):
+                timer = self._new_timer(timeout)
         if self._force:
             self._outbox.append(ev.KillChild(ref, child.id))
         event = yield _AwaitStart(ref, timer)
