@@ -35,6 +35,7 @@ from otp_py.backends.base import BackendEnv, Runner
 from otp_py.backends.reasons import from_exception
 from otp_py.runtime.output import TreeOutput, inherit
 from otp_py.runtime.registry import NameRegistry
+from otp_py.runtime.timers import NodeTimers
 from otp_py.spec import OutputCapture
 
 __all__ = ["Listener", "Node", "Tree"]
@@ -143,7 +144,7 @@ class Node:
             spec, path=path, random=tree.random, shared_budgets=tree.shared_budgets
         )
         self.children: dict[int, Runner | Node] = {}
-        self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.timers = NodeTimers(tree.loop, self._timer_fired)
         self.calls: dict[int, asyncio.Future[Any]] = {}
         self.initialized = False
         self.killed = False
@@ -201,13 +202,9 @@ class Node:
             if runner is not None:
                 runner.kill()
         elif isinstance(action, ev.SetTimer):
-            self.timers[action.token] = tree.loop.call_later(
-                action.delay, self._timer_fired, action.token
-            )
+            self.timers.set(action.token, action.delay)
         elif isinstance(action, ev.CancelTimer):
-            handle = self.timers.pop(action.token, None)
-            if handle is not None:
-                handle.cancel()
+            self.timers.cancel(action.token)
         elif isinstance(action, ev.Reply):
             future = self.calls.pop(action.request_id, None)
             if future is not None and not future.done():
@@ -227,8 +224,7 @@ class Node:
             self._exited(action.reason)
 
     def _timer_fired(self, token: int) -> None:
-        if self.timers.pop(token, None) is not None:
-            self.tree.post(self, ev.TimerFired(token))
+        self.tree.post(self, ev.TimerFired(token))
 
     def _start_child(self, action: ev.StartChild) -> None:
         spec = action.spec
@@ -265,8 +261,6 @@ class Node:
 
     def _exited(self, reason: ExitReason) -> None:
         self.exited = True
-        for handle in self.timers.values():
-            handle.cancel()
         self.timers.clear()
         for future in self.calls.values():
             if not future.done():
