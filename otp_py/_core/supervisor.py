@@ -330,8 +330,8 @@ class SupervisorCore:
         self.state = "new"  # new, starting, running, stopping, exited
         self.exit_reason: ExitReason | None = None
         self._force = False
-        # Whether to emit the reports of routine starts and exits (ChildStarted,
-        # ChildExited). The runtime turns it off while nobody listens to reports nor
+        # Whether to emit the reports of routine starts and ends (ChildStarted,
+        # ChildExited, ChildTerminated). The runtime turns it off while nobody listens to reports nor
         # logs them: building two reports per restart for no reader cost a crash loop
         # a tenth of its speed. The decisions, and every other report, are the same.
         self.routine_reports = True
@@ -576,7 +576,7 @@ class SupervisorCore:
         elif timer is not None:
             self._outbox.append(ev.CancelTimer(timer))
         self._forget_ref(child)
-        if report:
+        if report and self.routine_reports:
             self._emit(
                 rp.ChildTerminated,
                 child_id=child.id,
@@ -631,12 +631,13 @@ class SupervisorCore:
                 continue
             child = waiting.pop(event.ref)
             self._forget_ref(child)
-            self._emit(
-                rp.ChildTerminated,
-                child_id=child.id,
-                reason=event.reason,
-                is_supervisor=child.spec.is_supervisor,
-            )
+            if self.routine_reports:
+                self._emit(
+                    rp.ChildTerminated,
+                    child_id=child.id,
+                    reason=event.reason,
+                    is_supervisor=child.spec.is_supervisor,
+                )
         if timer is not None:
             self._outbox.append(ev.CancelTimer(timer))
 
