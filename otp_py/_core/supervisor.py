@@ -331,9 +331,10 @@ class SupervisorCore:
         self.exit_reason: ExitReason | None = None
         self._force = False
         # Whether to emit the reports of routine starts and ends (ChildStarted,
-        # ChildExited, ChildTerminated). The runtime turns it off while nobody listens to reports nor
-        # logs them: building two reports per restart for no reader cost a crash loop
-        # a tenth of its speed. The decisions, and every other report, are the same.
+        # ChildExited, ChildTerminated). The runtime turns it off while nobody
+        # listens to reports nor logs them: building two reports per restart for no
+        # reader cost a crash loop a tenth of its speed. The decisions, and every
+        # other report, are the same.
         self.routine_reports = True
 
     # ------------------------------------------------------------------ driving
