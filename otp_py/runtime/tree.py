@@ -178,12 +178,21 @@ class Node:
         core = self.core
         core.routine_reports = tree.listening()
         for action in core.handle(event, tree.loop.time()):
-            # The two actions of every start and restart come first.
+            # The actions of every start, restart and stop come first, by exact type
+            # (execute's isinstance chain cost a stop of 10,000 children 14 checks each).
             kind = type(action)
             if kind is ev.Emit:
                 tree.deliver(action.report)  # type: ignore[attr-defined]
             elif kind is ev.StartChild:
                 self._start_child(action)  # type: ignore[arg-type]
+            elif kind is ev.SetTimer:
+                self.timers.set(action.token, action.delay)  # type: ignore[attr-defined]
+            elif kind is ev.CancelTimer:
+                self.timers.cancel(action.token)  # type: ignore[attr-defined]
+            elif kind is ev.StopChild:
+                runner = self.children.get(action.ref)  # type: ignore[attr-defined]
+                if runner is not None:
+                    runner.stop()
             else:
                 self.execute(action)
 
