@@ -3,6 +3,8 @@ by the ChildSpec, each problem reported at its line and naming the child and fie
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import otp_py as otp
@@ -88,3 +90,17 @@ def test_probe_problems_are_reported_at_their_line(text: str, line: int, says: s
     [problem] = problems(text)
     assert problem.startswith(f"t.toml:{line}: "), problem
     assert says in problem, problem
+
+
+def test_the_documented_tree_file_declares_its_probes() -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "production_probes.toml"
+    spec = load(path.read_text())
+    db, web = spec.children
+    assert isinstance(db, otp.ChildSpec)
+    assert isinstance(web, otp.ChildSpec)
+    assert db.readiness == probes.Tcp(6390, interval=0.1)
+    assert db.liveness == probes.Exec(["redis-cli", "-p", "6390", "ping"], interval=5, timeout=2)
+    assert web.readiness == probes.Http("http://127.0.0.1:8000/", interval=0.2)
+    assert web.liveness == probes.Http("http://127.0.0.1:8000/", headers={"X-Probe": "otp-py"},
+                                       interval=2, timeout=1, failure_threshold=3,
+                                       initial_delay=5)
