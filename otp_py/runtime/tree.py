@@ -33,6 +33,7 @@ from otp_py._core.supervisor import SupervisorCore
 from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends.base import BackendEnv, Runner
 from otp_py.backends.reasons import from_exception
+from otp_py.runtime.notify import channel_for
 from otp_py.runtime.output import TreeOutput, inherit
 from otp_py.runtime.registry import NameRegistry
 from otp_py.spec import OutputCapture
@@ -77,7 +78,7 @@ def _someone_listens() -> bool:
 class _Sink:
     """A backend's line to the node that supervises its child."""
 
-    __slots__ = ("finished", "node", "ref", "remote", "starting")
+    __slots__ = ("finished", "node", "notify", "ref", "remote", "starting")
 
     def __init__(self, node: Node, ref: int) -> None:
         self.node = node
@@ -85,6 +86,7 @@ class _Sink:
         self.finished = False
         self.remote: tuple[str, ...] | None = None  # the path of a subtree it runs
         self.starting = False  # inside the backend's start(), on the tree's stack
+        self.notify: Any = None  # the child's notify socket (runtime/notify.py)
 
     def up(self) -> None:
         self.node.tree.post(self.node, ev.ChildUp(self.ref))
@@ -107,6 +109,8 @@ class _Sink:
             self.node.children.pop(self.ref, None)
             if self.remote is not None:
                 self.node.tree.remote.pop(self.remote, None)
+            if self.notify is not None:
+                self.notify.close()
             self.node.tree.runner_ended()
 
     def hung(self, reason: ExitReason) -> None:
@@ -248,9 +252,13 @@ class Node:
                 sink.remote = path
             env = self.tree.env_for(path, self)
             env.output = self.tree.output.capture(self.output, spec, path)
+            # (a subtree in a process of its own signals its start over its pipe)
+            env.notify = sink.notify = None if sink.remote else channel_for(spec, sink, env)
             runner = self.tree.backend_for(spec).start(spec, sink, env)
         except Exception as exc:  # a start that raised is a failed start, not a crash
             sink.finished = True
+            if sink.notify is not None:
+                sink.notify.close()
             self.tree.runner_ended()
             self.tree.post_soon(self, _start_result(action.ref, from_exception(exc)))
             return
