@@ -323,6 +323,8 @@ class Tree:
         self.initialized: asyncio.Future[None] = loop.create_future()
         self.done: asyncio.Future[ExitReason] = loop.create_future()
         self.stop_requested = False
+        # Called when the tree is asked to stop (the systemd client's STOPPING=1).
+        self.stop_callbacks: list[Callable[[], None]] = []
         self.gave_up: rp.IntensityExceeded | None = None
         self.exit_reason: ExitReason | None = None
         self._live_runners = 0  # children whose end has not been reported yet
@@ -416,12 +418,20 @@ class Tree:
             self._watchdog.start()
 
     def request_stop(self) -> None:
-        self.stop_requested = True
+        self._stopping()
         self.post(self.root, ev.Stop())
 
     def force_kill(self) -> None:
-        self.stop_requested = True
+        self._stopping()
         self.post(self.root, ev.ForceKill())
+
+    def _stopping(self) -> None:
+        self.stop_requested = True
+        for callback in self.stop_callbacks[:]:
+            try:
+                callback()
+            except Exception:
+                logger.exception("otp_py: stop callback %r failed", callback)
 
     def root_initialized(self) -> None:
         if not self.initialized.done():
