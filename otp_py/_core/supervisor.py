@@ -481,7 +481,8 @@ class SupervisorCore:
         self._outbox.append(ev.StartChild(ref, child.id, spec))
         timer = None
         timeout = None
-        if getattr(spec, "ready", False):  # (the start timeout is for readiness only)
+        # (the start timeout is for a child that signals readiness, or is probed for it)
+        if getattr(spec, "ready", False) or getattr(spec, "readiness", None) is not None:
             timeout = getattr(spec, "start_timeout", None)
             if timeout is not None and math.isfinite(timeout):
                 timer = self._new_timer(timeout)
