@@ -527,6 +527,7 @@ _BACKEND_MODULES = {
     "thread": "otp_py.backends.thread",
     "process": "otp_py.backends.process",
     "command": "otp_py.backends.command",
+    "ray": "otp_py.backends.ray_actor",  # (needs the otp_py[ray] extra)
 }
 
 
