@@ -979,9 +979,10 @@ class SupervisorSpec:
     * ``auto_shutdown``: :class:`AutoShutdown`, default never.
     * ``restart``, ``shutdown`` (default :data:`INFINITY`, as OTP), ``significant``:
       how its parent treats it, as for any child.
-    * ``backend``: ``"inline"`` (default: on its parent's event loop) or
-      ``"process"`` (a subtree in its own OS process). A tree's root runs in the
-      process that runs the tree: ``run``, ``start``, ``supervise`` and
+    * ``backend``: ``"inline"`` (default: on its parent's event loop),
+      ``"process"`` (a subtree in its own OS process) or ``"ray"`` (a subtree in a
+      Ray actor, wherever the cluster places it; the ``otp_py[ray]`` extra). A
+      tree's root runs in the process that runs the tree: ``run``, ``start``, ``supervise`` and
       ``simulate`` refuse a root with ``backend="process"``.
     * ``decider``: the default :class:`~otp_py.Decider` of its children.
     * ``watchdog``: a :class:`LoopWatchdog` for the event loop of the tree this spec
@@ -993,6 +994,10 @@ class SupervisorSpec:
     * ``name``: a name unique across the whole tree, as for a :class:`ChildSpec`.
     * ``output``: an :class:`OutputCapture` for the process and command children
       below it (inherited, field by field, by nested supervisors and children).
+    * ``options`` (``backend="ray"``): the ``ray.remote`` options of the actor that
+      hosts the subtree (``num_cpus``, ``resources``, ``scheduling_strategy``...):
+      the whole subtree runs in that actor, its children local to its node (see
+      :doc:`/howto/ray`).
     """
 
     is_supervisor: ClassVar[bool] = True
@@ -1015,6 +1020,8 @@ class SupervisorSpec:
     max_children: int | None = attrs.field(default=None)
     name: str | None = attrs.field(default=None)
     output: OutputCapture | None = attrs.field(default=None)
+    options: Mapping[str, Any] | None = attrs.field(default=None, converter=_to_dict,
+                                                    hash=False)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "supervisor")
@@ -1037,8 +1044,15 @@ class SupervisorSpec:
         _check_shutdown(sid, self.shutdown)
         _check_significant(sid, self.significant, self.restart)
         if self.backend not in SUPERVISOR_BACKENDS:
-            _fail(sid, "backend", "'inline' or 'process'", self.backend,
+            _fail(sid, "backend", "'inline', 'process' or 'ray'", self.backend,
                   type_error=not isinstance(self.backend, str))
+        if self.options is not None:
+            if self.backend != "ray":
+                raise _combination(sid, "options", "options are the ray.remote options of "
+                                   "a subtree hosted in a Ray actor (backend='ray'); this "
+                                   f"supervisor's backend is {self.backend!r}",
+                                   backend=self.backend, options=self.options)
+            object.__setattr__(self, "options", _check_ray_options(sid, self.options))
         if self.backend == "process":
             try:  # it travels to its process whole
                 pickle.dumps(self)

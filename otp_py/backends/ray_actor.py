@@ -27,9 +27,18 @@ A graceful stop sets the child's stop token (the actor's run method sees it with
 child outlives its end. The actors are not detached, so Ray's owner fate-sharing
 ends them with the process that runs the tree, however it ends.
 
-The host runs the user's method on one of Ray's actor threads; three more are added
-to ``max_concurrency`` for the readiness, ping and stop calls, which must be served
-while the run method runs.
+The host runs the user's method on one of Ray's actor threads; more are added to
+``max_concurrency`` (:data:`CONTROL_THREADS`) for the readiness, ping and stop calls,
+which must be served while the run method runs.
+
+An actor class with ``otp_stream`` and ``otp_call`` methods *streams* (the actor that
+hosts a subtree, :mod:`otp_py.runtime.ray_host`, is one): the supervisor keeps one
+``otp_stream`` call outstanding, a long poll answered with the messages the actor
+has for it, in order (``("report", report)``, ``("reply", call_id, ok, payload)``,
+``("ready",)``, and last ``("closed",)``), the way a process subtree's messages come
+up its pipe; :meth:`RayRunner.call` sends a call down with ``otp_call``. The run
+call's end is reported once the stream has closed (or a moment after), so that the
+reports of what the actor did come before its exit.
 """
 
 from __future__ import annotations
@@ -37,7 +46,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
+import logging
 import os
+import pickle
 import re
 import threading
 from collections.abc import Callable
@@ -46,6 +58,8 @@ from typing import Any
 import attrs
 
 from otp_py._core.reasons import Abnormal, ExitReason, Hung, Killed, Normal, Shutdown
+from otp_py._core.reports import Report
+from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends import reasons
 from otp_py.backends.base import BackendEnv, ChildSink
 from otp_py.backends.context import ChildContext, set_current
@@ -60,8 +74,15 @@ __all__ = [
     "start",
 ]
 
-CONTROL_THREADS = 3
-"""Actor threads added to the user's ``max_concurrency``: readiness, ping, stop."""
+CONTROL_THREADS = 5
+"""Actor threads added to the user's ``max_concurrency``: readiness, ping, stop, and
+for a streaming actor (a hosted subtree) its message stream and calls."""
+
+
+STREAM_GRACE = 2.0
+"""Seconds a streaming actor's messages may trail its run call's end."""
+
+logger = logging.getLogger("otp_py")
 
 
 class RayNotAvailableError(RuntimeError):
@@ -167,6 +188,14 @@ class ActorHost:
         """The supervisor's graceful stop: set the child's stop token."""
         self._stop.set()
 
+    def otp_stream(self) -> list[Any]:
+        """The next messages of a streaming actor (blocks until there are some)."""
+        return list(self._object.otp_stream())
+
+    def otp_call(self, call_id: int, payload: bytes) -> None:
+        """A call to a streaming actor; its answer comes on the stream."""
+        self._object.otp_call(call_id, payload)
+
     def otp_run(self) -> ExitReason:
         """Run the user's run method; how it ended, as an exit reason."""
         if self._failure is not None:
@@ -255,6 +284,12 @@ class RayRunner:
         self._actor: Any = None
         self._actor_id = ""
         self._ray: Any = None
+        self._streams = callable(getattr(spec.start.cls, "otp_stream", None))
+        self._stream_closed = False
+        self._ended: ExitReason | None = None  # the run has ended; the stream has not
+        self._end_timer: asyncio.TimerHandle | None = None
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._call_ids = itertools.count(1)
 
     # -- start
 
@@ -269,7 +304,9 @@ class RayRunner:
         self._actor_id = self._actor._actor_id.hex()
         self._watch(self._actor.otp_facts.remote(), self._on_facts)
         self._watch(self._actor.otp_run.remote(), self._on_run_end)
-        if notify:
+        if self._streams:
+            self._next_messages()
+        elif notify:
             self._watch(self._actor.otp_ready.remote(), self._on_notified)
 
     def _host_args(self, notify: bool) -> tuple[Any, ...]:
@@ -310,6 +347,87 @@ class RayRunner:
             self._ready = True
             self._sink.up()
 
+    # -- a streaming actor's messages
+
+    def _next_messages(self) -> None:
+        with contextlib.suppress(Exception):  # (Ray shutting down: the run call says)
+            self._watch(self._actor.otp_stream.remote(), self._on_messages)
+
+    def _on_messages(self, future: Any) -> None:
+        if future.exception() is not None:
+            self._close_stream()  # the actor died: its run call says how
+            return
+        for message in future.result():
+            try:
+                self._handle(message)
+            except Exception:
+                logger.exception("otp_py: a message from the actor of %s could not be "
+                                 "handled", self._env.name)
+        if not self._stream_closed:
+            self._next_messages()
+
+    def _handle(self, message: Any) -> None:
+        kind = message[0]
+        if kind == "report":
+            if isinstance(message[1], Report) and not self._reported:
+                self._sink.report(message[1])
+        elif kind == "ready":
+            self._set_ready()
+        elif kind == "reply":
+            _, call_id, ok, payload = message
+            future = self._calls.pop(call_id, None)
+            if future is None or future.done():
+                return
+            try:
+                value = pickle.loads(payload)
+            except Exception as exc:
+                future.set_exception(TypeError(
+                    f"the answer of the subtree at {self._env.name!r} could not be read: "
+                    f"{exc!r}"))
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        elif kind == "closed":
+            self._close_stream()
+
+    def _close_stream(self) -> None:
+        self._stream_closed = True
+        if self._ended is not None and not self._reported:
+            self._finish(self._ended)
+
+    async def call(self, path: tuple[str, ...], request: Any) -> Any:
+        """Ask the supervisor at ``path`` (at or under this child, a subtree hosted in
+        the actor) and wait for its answer, which comes on the stream."""
+        where = "/".join(path)
+        if self._reported or not self._streams:
+            raise SupervisorNotRunningError(f"no running supervisor at {where!r}")
+        call_id = next(self._call_ids)
+        try:
+            payload = pickle.dumps((path, request))
+        except Exception as exc:
+            raise TypeError(f"cannot send this call to the subtree at {where!r} (it runs "
+                            f"in a Ray actor): {exc}") from exc
+        future: asyncio.Future[Any] = self._env.loop.create_future()
+        self._calls[call_id] = future
+        try:
+            try:
+                self._actor.otp_call.remote(call_id, payload)
+            except Exception as exc:
+                raise SupervisorNotRunningError(
+                    f"no running supervisor at {where!r}") from exc
+            return await future
+        finally:
+            self._calls.pop(call_id, None)
+
+    def _fail_calls(self) -> None:
+        calls, self._calls = self._calls, {}
+        for future in calls.values():
+            if not future.done():
+                future.set_exception(SupervisorNotRunningError(
+                    f"the subtree at {'/'.join(self._env.path)!r} has exited"))
+
     # -- the end
 
     def _on_run_end(self, future: Any) -> None:
@@ -320,6 +438,12 @@ class RayRunner:
         if error is None:
             result = future.result()
             reason = result if isinstance(result, ExitReason) else Normal()
+            if self._streams and not self._stream_closed:
+                # (what the actor said before it ended may still be on its way)
+                self._ended = reason
+                self._end_timer = self._env.loop.call_later(
+                    STREAM_GRACE, self._close_stream)
+                return
         elif self._killed:
             reason = Killed()
         elif isinstance(error, self._ray.exceptions.RayActorError):
@@ -330,7 +454,8 @@ class RayRunner:
 
     def _finish(self, reason: ExitReason) -> None:
         self._reported = True
-        for timer in (self._ping_timer, self._ping_due):
+        self._fail_calls()
+        for timer in (self._ping_timer, self._ping_due, self._end_timer):
             if timer is not None:
                 timer.cancel()
         self._end_actor()

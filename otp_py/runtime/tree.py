@@ -241,7 +241,12 @@ class Node:
         self.tree.runner_started()
         sink.starting = True
         try:
-            if spec.is_supervisor:  # a subtree in a process of its own
+            if spec.is_supervisor and spec.backend == "ray":  # a subtree in a Ray actor
+                from otp_py.runtime.ray_host import as_ray_child
+
+                spec = as_ray_child(spec, self.output)
+                sink.remote = path
+            elif spec.is_supervisor:  # a subtree in a process of its own
                 from otp_py.runtime.subtree import as_process_child
 
                 spec = as_process_child(spec, self.output)
