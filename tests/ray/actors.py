@@ -73,3 +73,15 @@ class NotifiesLater:
         time.sleep(0.2)
         otp.notify_ready()
         otp.wait_for_stop()
+
+
+def sleeper() -> None:
+    """A process child of a Ray-hosted subtree (module level: the subtree's fork
+    server pickles it by name)."""
+    while not otp.wait_for_stop(3600):
+        pass
+
+
+def waiter() -> None:
+    """A thread child of a Ray-hosted subtree."""
+    otp.wait_for_stop()
