@@ -404,8 +404,8 @@ class RayRunner:
         if self._reported or not self._streams:
             raise SupervisorNotRunningError(f"no running supervisor at {where!r}")
         call_id = next(self._call_ids)
-        try:
-            payload = pickle.dumps((path, request))
+        try:  # (as Ray pickles: what __main__ defines travels by value)
+            payload = self._ray.cloudpickle.dumps((path, request))
         except Exception as exc:
             raise TypeError(f"cannot send this call to the subtree at {where!r} (it runs "
                             f"in a Ray actor): {exc}") from exc

@@ -55,6 +55,23 @@ DRAIN_TIMEOUT = 2.0
 the last messages off the stream."""
 
 
+class _StreamForwarder(ReportForwarder):
+    """A :class:`ReportForwarder` whose answers are pickled as Ray pickles (by
+    value, for what the application defined in its ``__main__``, which this
+    worker cannot import by name): the parent reads them with ``pickle.loads``."""
+
+    def _send_answer(self, answer: Any) -> None:
+        from ray import cloudpickle
+
+        ok = answer.ok
+        try:
+            payload = cloudpickle.dumps(answer.value)
+        except Exception as exc:  # an answer that cannot be pickled
+            ok, payload = False, pickle.dumps(TypeError(
+                f"the subtree's answer could not be sent to its parent: {exc}"))
+        self._send(("reply", answer.call_id, ok, payload))
+
+
 class SubtreeActor:
     """The actor object hosting a subtree (built in the actor's worker process)."""
 
@@ -66,7 +83,7 @@ class SubtreeActor:
         self._taken_closed = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tree: Tree | None = None
-        self._forwarder = ReportForwarder(self._post)
+        self._forwarder = _StreamForwarder(self._post)
 
     # -- the stream (read by the parent's long poll)
 
