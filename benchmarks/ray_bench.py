@@ -133,7 +133,9 @@ def ray_native_cycles(ray: Any, total: int) -> tuple[list[int], list[int], list[
     actor = made.remote(log_path)
     seen: list[int] = []
     try:
-        while len(seen) < total:
+        # (until the start after the last measured exit: a loop calling run, as a
+        # user's would, the last call ending in one more crash)
+        while len(seen) < total or len(_stamps(log_path)[0]) <= total:
             try:
                 ray.get(actor.run.remote())
             except ray.exceptions.RayActorError:
@@ -142,10 +144,6 @@ def ray_native_cycles(ray: Any, total: int) -> tuple[list[int], list[int], list[
                 # only a failure that follows a new exit is a detection)
                 if len(_stamps(log_path)[1]) > len(seen):
                     seen.append(now)
-        actor.run.remote()  # the restart after the last exit
-        deadline = time.monotonic() + 30
-        while len(_stamps(log_path)[0]) <= total and time.monotonic() < deadline:
-            time.sleep(0.01)
     finally:
         ray.kill(actor, no_restart=True)
     starts, exits = _stamps(log_path)

@@ -546,7 +546,7 @@ def _check_ray_options(owner: str, options: Any) -> dict[str, Any]:
     return made
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class RayActorTarget:
     """What a ray child runs (see :meth:`ChildSpec.ray_actor`): the actor class, the
     name of the method that is its life, its ``ray.remote`` options, and whether it
@@ -565,6 +565,10 @@ class RayActorTarget:
     @property
     def __signature__(self) -> inspect.Signature:  # (read by inspect.signature)
         return inspect.signature(self.cls)
+
+    def __repr__(self) -> str:
+        # (what status and the live view show as the child's target)
+        return f"ray actor {self.cls.__module__}:{self.cls.__qualname__}.{self.run}"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(f"{self.cls.__qualname__} runs as a Ray actor, started by a tree "

@@ -182,6 +182,10 @@ def child_fields(info: otp.ChildInfo, path: str, recorder: Recorder) -> Node:
         "last_exit": recorder.last_exit.get(path),
         "children": None,
         "note": None,
+        # a ray child, or a Ray-hosted subtree: the node its actor runs on
+        **({"node": info.details["node_id"], "node_ip": info.details.get("node_ip"),
+            "worker_pid": info.details.get("worker_pid")}
+           if info.details.get("node_id") else {}),
     }
 
 

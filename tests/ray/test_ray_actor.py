@@ -258,3 +258,19 @@ def test_ray_restart_options_are_refused_where_the_spec_is_written() -> None:
         otp.ChildSpec.ray_actor("w", actors.Forever, run="nope")
     with pytest.raises(otp.SpecError, match="ray_actor"):
         otp.ChildSpec(id="w", start=actors.Forever, backend="ray")
+
+
+def test_status_and_the_live_view_show_a_ray_childs_node(local_ray: Any) -> None:
+    from otp_py.cli import render, snapshot
+
+    with otp.start(tree(ray_child("w", actors.Forever, ready=True))) as sup:
+        where = details(sup, "w")
+        [info] = sup.which_children()
+        node = snapshot.child_fields(info, "root/w", snapshot.Recorder())
+    assert node["node"] == where["node_id"]
+    assert node["target"] == "ray actor tests.ray.actors:Forever.run"
+    assert node["pid"] is None  # (no process of this machine's to signal)
+    row = render.cells({**node, "depth": 0}, 0.0)
+    assert f"{where['worker_pid']}@{where['node_id'][:8]}" in row
+    assert any(where["node_id"] in line for line in render.child_detail(node, 0.0))
+    no_actor_alive()
