@@ -63,9 +63,10 @@ class _StreamForwarder(ReportForwarder):
     def _send_answer(self, answer: Any) -> None:
         from ray import cloudpickle
 
+        dumps: Any = cloudpickle.dumps  # (untyped in Ray)
         ok = answer.ok
         try:
-            payload = cloudpickle.dumps(answer.value)
+            payload = dumps(answer.value)
         except Exception as exc:  # an answer that cannot be pickled
             ok, payload = False, pickle.dumps(TypeError(
                 f"the subtree's answer could not be sent to its parent: {exc}"))
