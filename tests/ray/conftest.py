@@ -23,6 +23,11 @@ except ImportError:  # pragma: no cover - the extra is not installed
 
 NO_RAY = "Ray is not installed here (pip install 'otp_py[ray]')"
 
+# Ray's driver replaces builtins.print with a tqdm-aware one the first time it prints
+# a worker's death; the rest of the suite (which pickles builtins by name) must keep
+# the real one.
+os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
+
 # The unhealthy-node verdict in seconds, not Ray's default of half a minute: a test
 # that loses a node must see it quickly. (Read by the processes Ray starts.)
 FAST_HEALTH_CHECKS = {
