@@ -108,7 +108,7 @@ sys.exit(3)
 def command_ready_once(counter: str) -> list[str]:
     """A command child (ready=True) whose first run says READY=1 over its notify
     socket and exits with status 3; every later run never becomes ready."""
-    return [PY, "-c", _READY_ONCE, counter]
+    return [PY, "-I", "-S", "-c", _READY_ONCE, counter]  # (-I -S: a quicker start)
 
 
 def command_stubborn_logged(log: str, name: str) -> list[str]:
