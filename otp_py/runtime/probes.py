@@ -85,15 +85,26 @@ class _ExecAttempt:
     """
 
     def __init__(self, argv: tuple[str, ...], loop: asyncio.AbstractEventLoop,
-                 hold: Callable[[], None], release: Callable[[], None]) -> None:
+                 guardian: Any, hold: Callable[[], None], release: Callable[[], None]
+                 ) -> None:
         self._loop = loop
+        self._guardian = guardian
         self._release = release
         self.done: asyncio.Future[int] = loop.create_future()
         self._process = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, process_group=0, close_fds=True)
+        pid = self._process.pid
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except OSError:  # (out of descriptors): it cannot be watched, so it does not run
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            self._process.wait()
+            raise
         hold()
-        self._pidfd: int | None = os.pidfd_open(self._process.pid)
+        if guardian is not None:  # killed with its group if the supervisor dies
+            guardian.watch(pid)
         loop.add_reader(self._pidfd, self._ended)
 
     def _ended(self) -> None:
@@ -105,6 +116,8 @@ class _ExecAttempt:
         returncode = self._process.wait()  # (it has ended: this does not block)
         with contextlib.suppress(OSError):  # what it left in its group goes with it
             os.killpg(self._process.pid, signal.SIGKILL)
+        if self._guardian is not None:
+            self._guardian.unwatch(self._process.pid)
         self._release()
         if not self.done.done():
             self.done.set_result(returncode)
@@ -127,7 +140,8 @@ def _exit_detail(returncode: int) -> str:
 
 
 async def _run_exec(probe: Exec, prober: _Prober) -> tuple[bool, str]:
-    attempt = _ExecAttempt(probe.argv, prober.loop, prober.hold, prober.release)
+    attempt = _ExecAttempt(probe.argv, prober.loop, prober.owner.guardian, prober.hold,
+                           prober.release)
     try:
         returncode = await asyncio.shield(attempt.done)
     finally:
@@ -225,7 +239,7 @@ class _CallPool:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
-        self._idle = 0
+        self._jobs_out = 0  # submitted and not finished (queued or running)
         self._users = 0
 
     @classmethod
@@ -248,12 +262,11 @@ class _CallPool:
         future: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
         self._jobs.put((func, future))
         with self._lock:
-            if self._idle == 0 and self._threads < self.SIZE:
+            self._jobs_out += 1
+            if self._jobs_out > self._threads and self._threads < self.SIZE:
                 self._threads += 1
                 threading.Thread(target=self._work, name="otp_py-probe-call",
                                  daemon=True).start()
-            else:
-                self._idle -= 1
         return future
 
     def _work(self) -> None:
@@ -267,7 +280,7 @@ class _CallPool:
             except BaseException as exc:  # (SystemExit too: the future must be settled)
                 outcome = (False, _failure(exc))
             with self._lock:
-                self._idle += 1
+                self._jobs_out -= 1
             with contextlib.suppress(RuntimeError):  # (the loop has closed meanwhile)
                 self._loop.call_soon_threadsafe(_settle, future, outcome)
 
@@ -381,6 +394,7 @@ class ProbedChild:
         self.loop = env.loop
         self.tree = tree
         self.name = env.name
+        self.guardian = env.guardian
         self._runner: Runner | None = None
         self._up = False  # told the supervisor
         self._ended = False

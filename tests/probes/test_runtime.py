@@ -9,6 +9,7 @@ import functools
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -324,3 +325,21 @@ def test_no_attempt_runs_once_the_child_has_stopped() -> None:
     sup.stop()
     assert [t for t in targets.CALLS if t > stopped] == []
     assert len(targets.CALLS) == count
+
+
+def test_a_probe_command_does_not_outlive_a_sigkilled_supervisor(tmp_path: Path) -> None:
+    """The guardian kills a probe command's group when the supervising process dies,
+    as it does a command child's."""
+    script = Path(__file__).with_name("dying_tree.py")
+    proc = subprocess.Popen([PY, str(script), str(tmp_path / "pids")], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        probe_pid = int(proc.stdout.readline())
+        assert psutil.pid_exists(probe_pid)
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    wait_gone([probe_pid], timeout=5)
