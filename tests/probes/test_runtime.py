@@ -104,6 +104,25 @@ def test_an_http_readiness_probe_gates_the_start_of_a_real_http_server(
     assert readiness["last"]["detail"] == "HTTP 200 OK"
 
 
+@pytest.mark.parametrize("ready", [False, True], ids=["probe", "probe-and-ready"])
+def test_an_http_readiness_probe_gates_a_process_child(
+        ready: bool, running: list[otp.Supervisor]) -> None:
+    port = free_port()
+    answered: list[bool] = []
+
+    def on_report(report: rp.Report) -> None:
+        if isinstance(report, rp.ChildStarted) and report.child_id == "web":
+            answered.append(connects(port))
+
+    web = otp.ChildSpec.process("web", targets.serve_http, args=(port, 0.3), ready=ready,
+                                start_timeout=WAIT, readiness=otp.probes.Http(
+                                    f"http://127.0.0.1:{port}/", interval=0.05))
+    running.append(otp.start(tree(web), on_report=on_report))
+    assert answered == [True]
+    last = details(running[0], "web")["probes"]["readiness"]["last"]
+    assert last["detail"] == "HTTP 204 No Content"
+
+
 def test_a_probe_of_a_port_never_opened_fails_the_start_at_start_timeout() -> None:
     port = free_port()
     recorder = Recorder()
