@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +105,30 @@ def test_an_http_readiness_probe_gates_the_start_of_a_real_http_server(
     assert readiness["last"]["detail"] == "HTTP 200 OK"
 
 
+def _start_failure(spec: otp.SupervisorSpec, recorder: Recorder) -> otp.SupervisorExitError:
+    """The error ``otp.start(spec)`` raises, failing the test (rather than hanging it)
+    if the start neither fails nor succeeds within WAIT seconds."""
+    outcome: list[BaseException | otp.Supervisor] = []
+
+    def start() -> None:
+        try:
+            outcome.append(otp.start(spec, on_report=recorder))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    thread.join(WAIT)
+    if not outcome:
+        pytest.fail(f"the start neither failed nor succeeded within {WAIT} s")
+    [result] = outcome
+    if isinstance(result, otp.Supervisor):
+        result.stop()
+        pytest.fail("the tree started")
+    assert isinstance(result, otp.SupervisorExitError), result
+    return result
+
+
 @pytest.mark.parametrize("ready", [False, True], ids=["probe", "probe-and-ready"])
 def test_an_http_readiness_probe_gates_a_process_child(
         ready: bool, running: list[otp.Supervisor]) -> None:
@@ -130,11 +155,10 @@ def test_a_probe_of_a_port_never_opened_fails_the_start_at_start_timeout() -> No
                                   start_timeout=1.0,
                                   readiness=otp.probes.Tcp(port, interval=0.05, timeout=0.2))
     began = time.monotonic()
-    with pytest.raises(otp.SupervisorExitError) as caught:
-        otp.start(tree(never), on_report=recorder)
+    caught = _start_failure(tree(never), recorder)
     assert time.monotonic() - began >= 1.0
     timeout = reasons.StartTimeout(1.0)
-    assert caught.value.reason == reasons.Shutdown(reasons.FailedToStartChild("never", timeout))
+    assert caught.reason == reasons.Shutdown(reasons.FailedToStartChild("never", timeout))
     assert [r.reason for r in recorder.of(rp.ChildStartFailed, "never")] == [timeout]
     assert recorder.of(rp.ChildStarted, "never") == []
 
@@ -323,7 +347,9 @@ def test_a_stop_during_an_exec_probe_kills_the_probe_command(tmp_path: Path) -> 
             assert time.monotonic() < deadline, "the probe never ran"
             time.sleep(0.01)
     finally:
-        sup.stop()
+        began = time.monotonic()
+        sup.stop()  # (the tree is done once the probe command is reaped)
+    assert time.monotonic() - began < 10  # killed, not waited for (it sleeps 60 s)
     [pid] = [int(line) for line in pids.read_text().split()]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
