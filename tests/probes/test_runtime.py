@@ -148,6 +148,23 @@ def test_an_http_readiness_probe_gates_a_process_child(
     assert last["detail"] == "HTTP 204 No Content"
 
 
+def test_a_command_child_that_says_ready_early_is_still_gated_by_its_probe(
+        running: list[otp.Supervisor]) -> None:
+    """ready=True (the notify protocol's READY=1) and a readiness probe: both gate."""
+    port = free_port()
+    answered: list[bool] = []
+
+    def on_report(report: rp.Report) -> None:
+        if isinstance(report, rp.ChildStarted) and report.child_id == "early":
+            answered.append(connects(port))
+
+    early = otp.ChildSpec.command(
+        "early", [PY, SERVERS, "notify-then-tcp", str(port), "0.5"], ready=True,
+        start_timeout=WAIT, readiness=otp.probes.Tcp(port, interval=0.05))
+    running.append(otp.start(tree(early), on_report=on_report))
+    assert answered == [True]
+
+
 def test_a_probe_of_a_port_never_opened_fails_the_start_at_start_timeout() -> None:
     port = free_port()
     recorder = Recorder()
