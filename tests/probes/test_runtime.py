@@ -303,6 +303,20 @@ def test_an_exec_probe_that_hangs_is_killed_at_its_timeout(
     wait_gone(probe_pids[:2])  # both killed at their timeout (and reaped)
 
 
+def test_an_exec_probe_shows_the_last_line_its_command_wrote(
+        running: list[otp.Supervisor]) -> None:
+    recorder = Recorder()
+    script = "echo checking; echo 'db: connection refused' >&2; exit 2"
+    child = otp.ChildSpec.command(
+        "w", [PY, "-c", "import time; time.sleep(60)"],
+        liveness=otp.probes.Exec(["sh", "-c", script], interval=0.05, failure_threshold=1))
+    running.append(otp.start(tree(child), on_report=recorder))
+    exited = _wait_restarted(recorder, "w")
+    assert isinstance(exited.reason, reasons.Hung)
+    assert exited.reason.detail.endswith(
+        "failed once; last: exited with status 2: db: connection refused")
+
+
 @pytest.mark.parametrize("backend", ["command", "process", "thread", "asyncio"])
 def test_a_function_liveness_probe_on_every_backend(
         backend: str, running: list[otp.Supervisor]) -> None:
