@@ -471,6 +471,8 @@ class ProbedChild:
             self._liveness.start()
 
     def _readiness_verdict(self, step: ProbeStep) -> None:
+        if self._readiness is not None:
+            self._readiness.close()  # its job is done (its tracker stays, for status)
         if step.verdict == READY and not self._ended:
             self._ready()
 
