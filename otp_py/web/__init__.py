@@ -3,8 +3,9 @@
 ``otp-py run TREE --web 127.0.0.1:8080`` serves it next to the tree; from a program
 of your own, serve it on the tree's loop::
 
-    async with otp.supervise(tree) as sup:
-        observer, url = await serve_web(sup, tree, "127.0.0.1", 8080)
+    recorder = Recorder()  # sees the tree from its first report
+    async with otp.supervise(tree, on_report=recorder) as sup:
+        observer, url = await serve_web(sup, tree, "127.0.0.1", 8080, recorder=recorder)
         async with observer:
             print("observer at", url)
             await sup.wait()
@@ -16,6 +17,7 @@ extra (``pip install 'otp_py[web]'``: aiohttp). See :mod:`otp_py.web.server`.
 from otp_py.web.server import (
     BUDGET_REFRESH,
     SETTLE,
+    Recorder,
     WebAddressError,
     WebObserver,
     is_loopback,
@@ -25,6 +27,7 @@ from otp_py.web.server import (
 __all__ = [
     "BUDGET_REFRESH",
     "SETTLE",
+    "Recorder",
     "WebAddressError",
     "WebObserver",
     "is_loopback",

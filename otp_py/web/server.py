@@ -67,6 +67,7 @@ __all__ = [
     "BUDGET_REFRESH",
     "SETTLE",
     "WebAddressError",
+    "Recorder",
     "WebObserver",
     "is_loopback",
     "serve_web",
@@ -136,10 +137,11 @@ class WebObserver:
     """The web observer of one running tree.
 
     Make it on the tree's loop with the root's handle; :meth:`start` serves it, or
-    mount :meth:`app` in an aiohttp application of your own. ``recorder`` is the
-    tree's :class:`~otp_py.cli.snapshot.Recorder` if it has one (``otp-py run``);
-    without one the observer listens to the tree itself (from now on: uptimes of
-    children started before are unknown until they restart). ``control``, likewise,
+    mount :meth:`app` in an aiohttp application of your own. ``recorder`` is a
+    :class:`Recorder` registered as the tree's ``on_report`` (``otp-py run`` has one):
+    through it the observer knows what happened before it was made (when each child
+    started, the first events). Without one the observer listens to the tree from now
+    on: the uptimes of the children started before are unknown until they restart. ``control``, likewise,
     is the tree's control server if it has one. ``token`` is required on every
     request when set (:meth:`start` sets one for a non-loopback address)."""
 
@@ -179,6 +181,8 @@ class WebObserver:
         self._control = control
         self._events: deque[Node] = deque(maxlen=events)
         self._seq = 0
+        for at, report in recorder.events:  # what it saw before we came
+            self._events.append(self._event(at, report))
         self._clients: set[asyncio.Queue[tuple[str, Any] | None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._snapshotting: asyncio.Task[None] | None = None
@@ -424,6 +428,9 @@ class WebObserver:
         refusal = self._refusal(request)
         if refusal is not None:
             status, text = refusal
+            if "/api/" in request.path:  # (what the page shows to its user)
+                return web.json_response({"ok": False, "error": text}, status=status,
+                                         headers=_HEADERS)
             return web.Response(status=status, text=text + "\n", headers=_HEADERS)
         response = await handler(request)
         if not response.prepared:
