@@ -66,8 +66,8 @@ except ImportError as exc:  # pragma: no cover - the extra is not installed
 __all__ = [
     "BUDGET_REFRESH",
     "SETTLE",
-    "WebAddressError",
     "Recorder",
+    "WebAddressError",
     "WebObserver",
     "is_loopback",
     "serve_web",
@@ -141,9 +141,10 @@ class WebObserver:
     :class:`Recorder` registered as the tree's ``on_report`` (``otp-py run`` has one):
     through it the observer knows what happened before it was made (when each child
     started, the first events). Without one the observer listens to the tree from now
-    on: the uptimes of the children started before are unknown until they restart. ``control``, likewise,
-    is the tree's control server if it has one. ``token`` is required on every
-    request when set (:meth:`start` sets one for a non-loopback address)."""
+    on: the uptimes of the children started before are unknown until they restart.
+    ``control``, likewise, is the tree's control server if it has one. ``token`` is
+    required on every request when set (:meth:`start` sets one for a non-loopback
+    address)."""
 
     def __init__(
         self,

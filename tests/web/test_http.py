@@ -161,7 +161,7 @@ def test_every_button_and_control_of_the_page_has_a_label() -> None:
 
 def test_the_tree_shows_every_child_with_its_facts_and_each_supervisors_budget() -> None:
     async def test() -> None:
-        async with observed(tree(asyncio.Event())) as (sup, _, session):
+        async with observed(tree(asyncio.Event())) as (_, _, session):
             reply = await get_json(session, "/api/tree")
             found = nodes(reply["root"])
             assert set(found) == {"root", "root/proc", "root/task", "root/pool",
@@ -182,8 +182,8 @@ def test_the_tree_shows_every_child_with_its_facts_and_each_supervisors_budget()
 def test_a_crash_is_pushed_at_once_then_the_tree_with_its_restart() -> None:
     async def test() -> None:
         crash = asyncio.Event()
-        async with observed(tree(crash)) as (_, _, session):
-            async with session.get("/api/stream") as response:
+        async with observed(tree(crash)) as (_, _, session), \
+                session.get("/api/stream") as response:
                 assert response.content_type == "text/event-stream"
                 stream = Stream(response)
                 kind, hello = await stream.next()
@@ -210,7 +210,7 @@ def test_a_crash_is_pushed_at_once_then_the_tree_with_its_restart() -> None:
 
 def test_the_timeline_keeps_the_last_events_filtered_by_subtree() -> None:
     async def test() -> None:
-        async with observed(tree(asyncio.Event())) as (sup, _, session):
+        async with observed(tree(asyncio.Event())) as (_, _, session):
             assert (await post(session, {"op": "restart", "path": "pool"}))[0] == 200
             await until(lambda: _has_events(session, "root/pool", 4), "the pool's events")
             events = (await get_json(session, "/api/events?subtree=root/pool"))["events"]
@@ -308,7 +308,7 @@ def test_the_buttons_make_the_control_sockets_calls() -> None:
 
 def test_an_action_must_be_a_same_origin_json_post() -> None:
     async def test() -> None:
-        async with observed(tree(asyncio.Event())) as (sup, _, session):
+        async with observed(tree(asyncio.Event())) as (_, _, session):
             pid = (await child(session, "root/proc"))["pid"]
             body = json.dumps({"op": "restart", "path": "proc"})
             # What a form on another site can send without asking: refused.

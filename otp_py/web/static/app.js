@@ -17,7 +17,7 @@
     ChildTerminated: ["\u25A0", "stopped"],
     ChildStartFailed: ["\u2716", "start failed"],
     ChildIgnored: ["\u2298", "ignored"],
-    RestartScheduled: ["\u23F1", "restart scheduled"],
+    RestartScheduled: ["\u25F7", "restart scheduled"],
     IntensityExceeded: ["\u26A0", "gave up"],
     SupervisorStarting: ["\u25B7", "supervisor starting"],
     SupervisorStarted: ["\u25B6", "supervisor started"],
@@ -443,7 +443,8 @@
         : el("pre", { class: "log", tabindex: "0", "aria-label": stream + " of " + path,
           text: log.lines.length ? log.lines.join("\n") : "(nothing yet)" });
       blocks.push(el("section", { class: "log-block" },
-        el("h4", { text: stream + (log.file ? " \u2013 last " + log.lines.length + " lines" : "") }), body));
+        el("h4", { text: stream + (log.file ? " \u2013 last " + log.lines.length +
+          (log.lines.length === 1 ? " line" : " lines") : "") }), body));
       if (log.note) break; // (the same reason for both streams)
     }
     logs.replaceChildren(...blocks);
