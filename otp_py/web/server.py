@@ -169,7 +169,11 @@ class WebObserver:
         self._spec = spec
         self.token = token
         self._max_children = max_children
-        self._loop = asyncio.get_running_loop()
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError("make a WebObserver on the tree's event loop (in the "
+                               "coroutine that runs otp.supervise)") from None
         self._remove_listener: Callable[[], None] | None = None
         if recorder is None:
             recorder = Recorder()

@@ -26,7 +26,7 @@ FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage", "--disable-extensions", "--hide-scrollbars",
-    "--force-prefers-reduced-motion=0", "--lang=en-US",
+    "--lang=en-US",
 )
 
 
