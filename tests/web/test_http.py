@@ -395,3 +395,33 @@ def test_off_loopback_every_request_needs_the_token() -> None:
             assert sup.running
 
     run(test)
+
+
+def test_a_long_list_of_children_is_cut_and_counted() -> None:
+    async def test() -> None:
+        spec = otp.SupervisorSpec(id="many", children=[
+            otp.ChildSpec.asyncio(f"c{i}", trees.idle) for i in range(5)])
+        recorder = Recorder()
+        async with otp.supervise(spec, on_report=recorder) as sup:
+            observer = WebObserver(sup, spec, recorder=recorder, max_children=3)
+            try:
+                root = (await observer.tree())["root"]
+            finally:
+                await observer.close()
+        assert [c["id"] for c in root["children"]] == ["c0", "c1", "c2"]
+        assert root["more"] == {"count": 2, "states": {"running": 2}}
+
+    run(test)
+
+
+def test_an_observer_is_made_on_the_trees_loop() -> None:
+    async def test() -> otp.AsyncSupervisor:
+        spec = otp.SupervisorSpec(id="lone", children=[otp.ChildSpec.asyncio("a", trees.idle)])
+        async with otp.supervise(spec) as sup:
+            return sup
+
+    sup = asyncio.run(test())
+    with pytest.raises(RuntimeError, match="on the tree's event loop"):
+        WebObserver(sup, otp.SupervisorSpec(id="lone", children=[]))
+    with pytest.raises(TypeError, match="AsyncSupervisor of the tree's root"):
+        WebObserver("root", otp.SupervisorSpec(id="lone", children=[]))  # type: ignore[arg-type]
