@@ -31,6 +31,7 @@ EXTENSION = DOCS / "_ext" / "example_output.py"
 TESTED_ELSEWHERE = {
     "quickstart.py": "tests/test_readme.py",
     "celery_pool.py": "tests/compat/test_example.py",
+    "production_server.py": "tests/notify/test_examples_systemd.py",
 }
 
 # Lines each example must print: a string is a whole line, a compiled pattern must
@@ -238,6 +239,21 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         'otp_py_child_exits_total{backend="command",child="flaky",reason="error",'
         'supervisor="root",tree="root"} 2',
         'otp_py_restart_budget_used_ratio{supervisor="root",tree="root"} 0.4',
+    ],
+    "production_probes.py": [
+        "root: started web",
+        "readiness: ready, last answer HTTP 200 OK",
+        "root: web exited: hung: liveness probe http GET http://127.0.0.1:PORT/ failed 2 "
+        "times in a row; last: no answer within 0.5 s; restart",
+        "root: started web (restart 1)",
+        "web runs again in a new process: True",
+    ],
+    "production_readiness.py": [
+        "root: started server",
+        "root: started client",
+        re.compile(r"server: running, pid \d+, status: serving"),
+        re.compile(r"client: running, pid \d+, status: -"),
+        re.compile(r"the server was ready \d+\.\d s after it started"),
     ],
     "production_json_logs.py": [
         re.compile(r'\{"time": "[-\d]+T[:.\d]+Z", "level": "info", "logger": "otp_py", '

@@ -24,12 +24,15 @@ __all__ = [
     "kind_of",
     "mermaid",
     "printable",
+    "probe_state",
     "table_lines",
 ]
 
 COLUMNS: Final = ("PATH", "KIND", "STATE", "RESTARTS", "PID", "UP", "LAST EXIT")
 
 LAST_EXIT_WIDTH: Final = 60
+STATUS_WIDTH: Final = 40
+"""A notify child's STATUS= is clipped to this in the table (in full in ``status PATH``)."""
 
 
 def duration(seconds: float) -> str:
@@ -170,6 +173,8 @@ def cells(row: Node, now: float) -> tuple[str, ...]:
     state = str(row.get("state", ""))
     if row.get("note"):
         state += "*"
+    if row.get("status"):  # (a notify child's STATUS=)
+        state += f" ({_clip(printable(str(row['status'])), STATUS_WIDTH)})"
     return (str(row["path"]), kind_of(row), state, restarts, pid,
             age(row.get("started_at"), now), exit_text)
 
@@ -211,6 +216,29 @@ def exit_lines(record: Node, now: float, *, prefix: str = "  ") -> list[str]:
     return lines
 
 
+def probe_state(probe: Node) -> str:
+    """A probe's counts and last result: ``ready after 3 attempts; last: passed in
+    8 ms: HTTP 200 OK``."""
+    attempts = int(probe.get("attempts") or 0)
+    plural = "s" if attempts != 1 else ""
+    verdict = probe.get("verdict")
+    if verdict == "ready":
+        text = f"ready after {attempts} attempt{plural}"
+    elif verdict == "hung":
+        text = f"hung after {attempts} attempt{plural}"
+    elif attempts:
+        text = f"{attempts} attempt{plural}, {probe.get('failures', 0)} failed in a row"
+    else:
+        return "no attempt yet"
+    last = probe.get("last")
+    if isinstance(last, dict):
+        took = float(last.get("took") or 0.0)
+        took_text = f"{took * 1000:.0f} ms" if took < 1 else f"{took:.3g} s"
+        text += (f"; last: {'passed' if last.get('ok') else 'failed'} in {took_text}: "
+                 f"{last.get('detail')}")
+    return text
+
+
 def child_detail(node: Node, now: float) -> list[str]:
     """One child in full, for ``otp-py status PATH``: its spec, state, pid, uptime,
     restarts, and its crash history (oldest first) with tracebacks and stderr tails."""
@@ -224,9 +252,14 @@ def child_detail(node: Node, now: float) -> list[str]:
                  + (", significant" if node.get("significant") else "")))
     state = str(node.get("state", "?"))
     spec.append(("state", state))
+    if node.get("status"):
+        spec.append(("status", printable(str(node["status"]))))
     spec.append(("pid", "-" if node.get("pid") is None else str(node["pid"])))
     spec.append(("uptime", age(node.get("started_at"), now) or "-"))
     spec.append(("restarts", "-" if node.get("restarts") is None else str(node["restarts"])))
+    for role, probe in (node.get("probes") or {}).items():
+        spec.append((role, printable(f"{probe['probe']} ({probe['timing']})")))
+        spec.append(("", printable(probe_state(probe))))
     width = max(len(k) for k, _ in spec)
     lines += [f"  {k.ljust(width)}  {v}" for k, v in spec]
     history = node.get("history") or []
