@@ -55,7 +55,7 @@ from typing import Any, Final, cast
 import otp_py as otp
 from otp_py.cli.control import ControlError, ControlServer, parse_signal
 from otp_py.cli.logs import last_lines
-from otp_py.cli.render import json_ready
+from otp_py.cli.render import json_ready, probe_state
 from otp_py.cli.snapshot import Node, Recorder, snapshot
 
 try:
@@ -307,6 +307,8 @@ class WebObserver:
         reply = await self._control.dispatch({"op": "child", "path": path,
                                               "history": history})
         child: Node = reply["child"]
+        for probe in (child.get("probes") or {}).values():
+            probe["summary"] = probe_state(probe)  # (worded as ``otp-py status`` does)
         logs: Node = {}
         for stream in ("stdout", "stderr"):
             try:

@@ -92,12 +92,22 @@ def test_the_page_shows_the_tree_live_and_its_buttons_act(runtime: Path) -> None
         seen = time.monotonic() - killed
         print(f"the restart showed {seen:.3f} s after the kill")
         assert seen < 1.0, f"the restart showed {seen:.3f} s after the kill"
+        assert driver.execute_script(  # the crash made it flash
+            "return document.querySelector(\".child[data-path='shop/api']\").dataset.crashes")\
+            == "1"
         new_pid = int(card(driver, "shop/api")["pid"])
         assert tree_pid in [p.pid for p in psutil.Process(new_pid).parents()]
         wait(driver, "return [...document.querySelectorAll('#events .event.abnormal')].some("
                      "e => e.textContent.includes('crashed') && "
                      "e.textContent.includes('shop: api exited') && "
                      "e.textContent.includes('SIGKILL'))")
+
+        # Clicked, a child shows its crash history and the tail of its logs.
+        click(driver, ".child[data-path='shop/api'] .pick")
+        wait(driver, "return [...document.querySelectorAll('#details-history li.abnormal')]"
+                     ".some(li => li.textContent.includes('SIGKILL'))")
+        wait(driver, "return [...document.querySelectorAll('#details-logs pre')]"
+                     ".some(pre => pre.textContent.includes('api: listening'))")
 
         # Click restart on another child: its pid changes.
         worker = card(driver, "shop/workers/worker-1")

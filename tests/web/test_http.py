@@ -425,3 +425,19 @@ def test_an_observer_is_made_on_the_trees_loop() -> None:
         WebObserver(sup, otp.SupervisorSpec(id="lone", children=[]))
     with pytest.raises(TypeError, match="AsyncSupervisor of the tree's root"):
         WebObserver("root", otp.SupervisorSpec(id="lone", children=[]))  # type: ignore[arg-type]
+
+
+def _always_ready() -> bool:
+    return True
+
+
+def test_a_childs_details_word_its_probes_as_status_does() -> None:
+    async def test() -> None:
+        spec = otp.SupervisorSpec(id="probed", children=[otp.ChildSpec.asyncio(
+            "db", trees.idle, readiness=otp.probes.Call(_always_ready, interval=0.05))])
+        async with observed(spec) as (_, _, session):
+            db = (await get_json(session, "/api/child?path=db"))["child"]
+            readiness = db["probes"]["readiness"]
+            assert readiness["summary"].startswith("ready after 1 attempt")
+
+    run(test)

@@ -110,8 +110,8 @@
         el("span", { class: "state-text", "data-fact": "state" }),
         el("span", { class: "kind", "data-fact": "kind" })),
       el("dl", { class: "facts" },
-        fact("pid", "pid"), fact("uptime", "uptime"), fact("restarts", "restarts"),
-        fact("last", "last exit")));
+        fact("status", "status"), fact("pid", "pid"), fact("uptime", "uptime"),
+        fact("restarts", "restarts"), fact("last", "last exit")));
     card.addEventListener("click", () => select(node.path));
     return card;
   }
@@ -190,6 +190,9 @@
       setFact(card, "uptime", upText);
       setFact(card, "restarts", String(node.restarts ?? "\u2013"));
       setFact(card, "last", lastExitText(node));
+      const status = card.querySelector(".fact-status");
+      status.hidden = !node.status;
+      setFact(card, "status", node.status || "");
       const pick = card.querySelector(".pick");
       pick.setAttribute("aria-label", node.path + ": " + st.label + ", pid " +
         (node.pid ?? "none") + ", " + (node.restarts ?? 0) + " restarts; show details");
@@ -412,6 +415,10 @@
       [c.kind === "supervisor" ? "strategy" : "runs", c.kind === "supervisor" ? c.strategy : c.target],
       ["last exit", lastExitText(c)],
     ];
+    if (c.status) rows.splice(1, 0, ["status", c.status]);
+    for (const [role, probe] of Object.entries(c.probes || {})) {
+      rows.push([role, probe.probe + " (" + probe.timing + "): " + (probe.summary || "")]);
+    }
     facts.replaceChildren(...rows.map(([k, v]) => el("div", { class: "fact" },
       el("dt", { text: k }), el("dd", { text: String(v ?? "\u2013") }))));
     const isProcess = c.backend === "process" || c.backend === "command";
