@@ -196,7 +196,6 @@ class WebObserver:
         self._runner: web.AppRunner | None = None
         self._check_host = False
         self._port = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._files = {name: _static(name) for name in _STATIC}
 
     # ------------------------------------------------------------ the tree's side
@@ -411,8 +410,8 @@ class WebObserver:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-        for task in list(self._tasks):
-            task.cancel()
+        if self._snapshotting is not None:
+            self._snapshotting.cancel()
 
     async def __aenter__(self) -> WebObserver:
         return self
