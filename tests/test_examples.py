@@ -244,7 +244,7 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "root: started web",
         "readiness: ready, last answer HTTP 200 OK",
         "root: web exited: hung: liveness probe http GET http://127.0.0.1:PORT/ failed 2 "
-        "times in a row; last: no answer within 0.5 s; restart",
+        "times in a row; last: no answer within 1 s; restart",
         "root: started web (restart 1)",
         "web runs again in a new process: True",
     ],
