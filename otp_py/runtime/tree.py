@@ -273,8 +273,11 @@ class Node:
                 from otp_py.runtime.probes import watch
 
                 probed = watch(spec, sink, env, self.tree)
-            # (a subtree in a process of its own signals its start over its pipe)
-            env.notify = sink.notify = None if sink.remote else channel_for(spec, sink, env)
+            # (a subtree in a process of its own signals its start over its pipe; only
+            # a child that signals readiness has a use for a notify socket)
+            env.notify = sink.notify = (
+                channel_for(spec, sink, env)
+                if sink.remote is None and getattr(spec, "ready", False) else None)
             runner = self.tree.backend_for(spec).start(spec, probed or sink, env)
         except Exception as exc:  # a start that raised is a failed start, not a crash
             if probed is not None:
