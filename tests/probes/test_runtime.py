@@ -438,3 +438,20 @@ def test_the_first_liveness_attempt_waits_initial_delay_after_the_child_is_ready
         sup.stop()
     # (report times are the loop's clock, time.monotonic)
     assert targets.CALLS[0] >= started.time + 0.5
+
+
+def test_a_reload_that_changes_a_probe_restarts_the_child_with_the_new_one() -> None:
+    def spec(interval: float) -> otp.SupervisorSpec:
+        return tree(otp.ChildSpec.command("w", [PY, "-c", "import time; time.sleep(60)"],
+                                          liveness=otp.probes.Exec("true", interval=interval)))
+
+    sup = otp.start(spec(1.0))
+    try:
+        before = details(sup, "w")
+        plan = sup.update(spec(2.0))
+        after = details(sup, "w")
+    finally:
+        sup.stop()
+    assert plan.changed == (("w", ("liveness",)),)
+    assert after["pid"] != before["pid"]
+    assert after["probes"]["liveness"]["timing"].startswith("every 2 s")
