@@ -116,6 +116,10 @@ class _Sink:
     def hung(self, reason: ExitReason) -> None:
         self.node.tree.post(self.node, ev.ChildHung(self.ref, reason))
 
+    def extend_start(self, seconds: float) -> None:
+        """The starting child asks for more time (``EXTEND_TIMEOUT_USEC=``)."""
+        self.node.tree.post(self.node, ev.ChildStartExtended(self.ref, seconds))
+
     def report(self, report: rp.Report) -> None:
         self.node.tree.deliver(report)
 
