@@ -31,6 +31,7 @@ EXTENSION = DOCS / "_ext" / "example_output.py"
 TESTED_ELSEWHERE = {
     "quickstart.py": "tests/test_readme.py",
     "celery_pool.py": "tests/compat/test_example.py",
+    "howto_ray.py": "tests/ray/test_ray_example.py",  # (skipped where Ray is not installed)
     "production_server.py": "tests/notify/test_examples_systemd.py",
 }
 

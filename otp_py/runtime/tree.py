@@ -250,7 +250,12 @@ class Node:
         sink.starting = True
         probed: Any = None  # (runtime/probes.py: between the backend and the sink)
         try:
-            if spec.is_supervisor:  # a subtree in a process of its own
+            if spec.is_supervisor and spec.backend == "ray":  # a subtree in a Ray actor
+                from otp_py.runtime.ray_host import as_ray_child
+
+                spec = as_ray_child(spec, self.output)
+                sink.remote = path
+            elif spec.is_supervisor:  # a subtree in a process of its own
                 from otp_py.runtime.subtree import as_process_child
 
                 spec = as_process_child(spec, self.output)
@@ -556,6 +561,7 @@ _BACKEND_MODULES = {
     "thread": "otp_py.backends.thread",
     "process": "otp_py.backends.process",
     "command": "otp_py.backends.command",
+    "ray": "otp_py.backends.ray_actor",  # (needs the otp_py[ray] extra)
 }
 
 
