@@ -671,8 +671,9 @@ class SupervisorCore:
         unless a forced kill (which kills every child at once) ended it, when its
         supervisor terminated it as surely as if its turn had come first."""
         if self._force:
-            self._emit(rp.ChildTerminated, child_id=child.id, reason=reason,
-                       is_supervisor=child.spec.is_supervisor)
+            if self.routine_reports:
+                self._emit(rp.ChildTerminated, child_id=child.id, reason=reason,
+                           is_supervisor=child.spec.is_supervisor)
         else:
             self._record_exit(child, reason, outcome="")
 
