@@ -188,7 +188,8 @@ class WebObserver:
         self._seq = 0
         for at, report in recorder.events:  # what it saw before we came
             self._events.append(self._event(at, report))
-        self._clients: set[asyncio.Queue[tuple[str, Any] | None]] = set()
+        # Each open stream's queue, with the connection it writes to.
+        self._clients: dict[asyncio.Queue[tuple[str, Any] | None], web.Request] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._snapshotting: asyncio.Task[None] | None = None
         self._dirty = False
@@ -236,16 +237,21 @@ class WebObserver:
         return event
 
     def _broadcast(self, kind: str, data: Any) -> None:
-        for queue in list(self._clients):
+        for queue, request in list(self._clients.items()):
             try:
                 queue.put_nowait((kind, data))
             except asyncio.QueueFull:
                 # Too far behind: close its stream; the page reconnects and starts
-                # from a fresh picture instead of a stale backlog.
-                self._clients.discard(queue)
+                # from a fresh picture instead of a stale backlog. A reader that has
+                # stopped reading altogether leaves its handler blocked in a write,
+                # where the end of the queue is never seen: drop its connection, so
+                # that neither the handler, its backlog nor its socket is kept.
+                self._clients.pop(queue, None)
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
                 queue.put_nowait(None)
+                if request.transport is not None:
+                    request.transport.abort()
 
     def _soon(self, delay: float = SETTLE) -> None:
         """Push a snapshot ``delay`` seconds from now (one for many calls)."""
@@ -421,7 +427,7 @@ class WebObserver:
 
     async def _end_streams(self, _app: Any) -> None:
         for queue in list(self._clients):
-            self._clients.discard(queue)
+            self._clients.pop(queue, None)
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
 
@@ -533,7 +539,7 @@ class WebObserver:
 
     async def _api_stream(self, request: web.Request) -> web.StreamResponse:
         queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue(maxsize=QUEUE)
-        self._clients.add(queue)  # (first: no report may fall between hello and it)
+        self._clients[queue] = request  # (first: no report may fall between hello and it)
         try:
             hello = {**await self.tree(), "events": self.events(None, EVENTS)}
             response = web.StreamResponse(headers={
@@ -546,7 +552,7 @@ class WebObserver:
         except (ConnectionError, asyncio.CancelledError):
             raise
         finally:
-            self._clients.discard(queue)
+            self._clients.pop(queue, None)
 
 
 async def _drain(queue: asyncio.Queue[tuple[str, Any] | None]
