@@ -333,7 +333,7 @@ class WebObserver:
         """Run one of :data:`ACTIONS` through the control server; its reply. Raises
         :class:`~otp_py.cli.control.ControlError` for a refused request."""
         op = request.get("op")
-        if op not in ACTIONS:
+        if not isinstance(op, str) or op not in ACTIONS:
             raise ControlError(f"unknown action {op!r}; expected one of "
                                f"{', '.join(sorted(ACTIONS))}")
         if op == "signal":
@@ -526,7 +526,7 @@ class WebObserver:
     async def _api_action(self, request: web.Request) -> web.StreamResponse:
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: nested too deep)
             return _json({"ok": False, "error": "the body is not JSON"}, status=400)
         if not isinstance(body, dict):
             return _json({"ok": False, "error": "the body is one JSON object"}, status=400)
