@@ -338,6 +338,10 @@ class WebObserver:
                                f"{', '.join(sorted(ACTIONS))}")
         if op == "signal":
             parse_signal(request.get("signal"))  # refused before anything is looked up
+            if not isinstance(request.get("group", False), bool):
+                # (a truthy "yes" or 1 must not widen a signal to the whole group)
+                raise ControlError(f"'group' must be true or false; got "
+                                   f"{request['group']!r}")
         payload: dict[str, Any] = {k: request[k] for k in ("op", "path", "signal", "group")
                                    if k in request}
         try:

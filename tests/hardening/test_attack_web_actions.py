@@ -50,3 +50,24 @@ def test_a_malformed_action_is_refused_as_such_not_a_server_error(body: bytes) -
 
     asyncio.run(asyncio.wait_for(test(), 60))
 
+
+def test_a_signal_is_sent_to_the_group_only_when_group_is_true() -> None:
+    """Attack: ``"group": "no"`` (a truthy string) widened a signal from the child to
+    its whole process group; a group that is not a boolean is refused."""
+
+    async def test() -> None:
+        recorder = Recorder()
+        async with otp.supervise(spec(), on_report=recorder) as sup:
+            observer = WebObserver(sup, spec(), recorder=recorder)
+            try:
+                _, port = await observer.start("127.0.0.1", 0)
+                status, text = await post_raw(
+                    port, b'{"op": "signal", "path": "proc", "signal": "CONT", '
+                          b'"group": "no"}')
+                assert status == 409, text
+                assert "'group' must be true or false" in text
+                assert "process group" not in text
+            finally:
+                await observer.close()
+
+    asyncio.run(asyncio.wait_for(test(), 60))
