@@ -95,6 +95,17 @@ QUEUE: Final = 2000
 """Messages a stream may fall behind by before it is closed (the page reconnects and
 starts again from a fresh picture)."""
 
+CONNECTIONS: Final = 64
+"""Connections the observer keeps open at once (pages, streams, API calls); one more
+is closed as soon as it is accepted. Each takes a file descriptor of the tree's own
+process, which also needs them for its children's pipes and its control socket: a
+flood of connections must not take them all."""
+
+BACKLOG: Final = 16
+"""Connections waiting to be accepted. The count above is checked as each is accepted,
+and up to this many may be accepted in one go, so the observer holds at most
+:data:`CONNECTIONS` + :data:`BACKLOG` descriptors."""
+
 ACTIONS: Final = frozenset({"restart", "terminate", "start", "signal"})
 """The control requests the page may make: a child's, never the tree's stop or reload."""
 
@@ -390,7 +401,7 @@ class WebObserver:
                                shutdown_timeout=1.0, handler_cancellation=True)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
+            site = _CappedSite(runner, host, port, limit=CONNECTIONS, backlog=BACKLOG)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -557,6 +568,40 @@ class WebObserver:
             raise
         finally:
             self._clients.pop(queue, None)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over :data:`CONNECTIONS`: closed at once, its descriptor freed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).abort()
+
+
+class _CappedSite(web.TCPSite):
+    """A TCP site that keeps at most ``limit`` connections open (see
+    :data:`CONNECTIONS`); aiohttp's own sites accept as many as the process can."""
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, limit: int,
+                 backlog: int) -> None:
+        super().__init__(runner, host, port, backlog=backlog)
+        self._limit = limit
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # (registers the site; TCPSite's start would
+        server = self._runner.server    # serve with the uncapped protocol factory)
+        assert server is not None
+        limit = self._limit
+
+        def protocol() -> asyncio.BaseProtocol:
+            if len(server.connections) >= limit:
+                return _Refused()
+            return server()
+
+        self._server = await asyncio.get_running_loop().create_server(
+            protocol, self._host, self._port, backlog=self._backlog)
+        self._bound_port = self._server.sockets[0].getsockname()[1]
 
 
 async def _drain(queue: asyncio.Queue[tuple[str, Any] | None]

@@ -1,0 +1,82 @@
+"""Attacks on the web observer's connections: floods of them, and idle ones."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+pytest.importorskip("aiohttp", reason="the web extra (aiohttp) is not installed")
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOOD = 400
+
+
+def _line(stream: IO[str], prefix: str) -> str:
+    """The rest of the next line that starts with ``prefix`` (children print too)."""
+    for line in stream:
+        if line.startswith(prefix):
+            return line[len(prefix):].strip()
+    raise AssertionError(f"the tree ended before printing {prefix!r}")
+
+
+async def _hold(port: int, held: list[asyncio.StreamWriter]) -> str:
+    """One connection of the flood: ask for something small and keep the connection."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port), 3)
+    except (OSError, TimeoutError):
+        return "not connected"
+    held.append(writer)
+    try:
+        writer.write(b"GET /api/events?limit=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        line = await asyncio.wait_for(reader.readline(), 3)
+    except (OSError, TimeoutError):
+        return "no answer"
+    return "served" if line.startswith(b"HTTP/1.1 200") else "refused"
+
+
+def test_a_flood_of_connections_leaves_the_tree_its_file_descriptors() -> None:
+    """Attack: open 400 connections to the observer of a tree limited to 256 file
+    descriptors and keep them. Each took a descriptor of the tree's process, until
+    the tree could open no pipe, start no child and accept nothing on its control
+    socket. The observer must keep its connections to a bound well below that."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.hardening.web_fd_tree"], cwd=ROOT,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        port = int(_line(proc.stdout, "port="))
+        held: list[asyncio.StreamWriter] = []
+
+        async def flood() -> list[str]:
+            try:
+                return await asyncio.gather(*(_hold(port, held) for _ in range(FLOOD)))
+            finally:
+                proc.stdin.write("go\n")  # (the tree tries while they are held)
+                proc.stdin.flush()
+                result.append(await asyncio.to_thread(_line, proc.stdout, "result="))
+                for writer in held:
+                    writer.close()
+                for writer in held:
+                    with contextlib.suppress(OSError):
+                        await writer.wait_closed()
+
+        result: list[str] = []
+        outcomes = asyncio.run(asyncio.wait_for(flood(), 120))
+        assert result == ["ok"], (result, {o: outcomes.count(o) for o in set(outcomes)})
+        assert outcomes.count("served") >= 1  # (the observer still serves some)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(30)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
