@@ -106,6 +106,12 @@ BACKLOG: Final = 16
 and up to this many may be accepted in one go, so the observer holds at most
 :data:`CONNECTIONS` + :data:`BACKLOG` descriptors."""
 
+REQUEST_TIME: Final = 10.0
+"""Seconds a connection may take to send its request's headers (or an action's body),
+and may stay idle between two requests, before it is closed: without it a client
+sending a byte now and then (slowloris) kept its connection for an hour, and
+:data:`CONNECTIONS` of them would lock the page's user out."""
+
 ACTIONS: Final = frozenset({"restart", "terminate", "start", "signal"})
 """The control requests the page may make: a child's, never the tree's stop or reload."""
 
@@ -398,7 +404,9 @@ class WebObserver:
             if self.token is None:
                 self.token = secrets.token_urlsafe(24)
         runner = web.AppRunner(self.app(), access_log=None, handle_signals=False,
-                               shutdown_timeout=1.0, handler_cancellation=True)
+                               shutdown_timeout=1.0, handler_cancellation=True,
+                               keepalive_timeout=REQUEST_TIME,
+                               lingering_time=1.0)  # (reading what is left of a body)
         await runner.setup()
         try:
             site = _CappedSite(runner, host, port, limit=CONNECTIONS, backlog=BACKLOG)
@@ -540,7 +548,11 @@ class WebObserver:
 
     async def _api_action(self, request: web.Request) -> web.StreamResponse:
         try:
-            body = await request.json()
+            async with asyncio.timeout(REQUEST_TIME):
+                body = await request.json()
+        except TimeoutError:
+            return _json({"ok": False, "error": f"the body took more than "
+                          f"{REQUEST_TIME:g} s to come"}, status=408)
         except (ValueError, RecursionError):  # (RecursionError: nested too deep)
             return _json({"ok": False, "error": "the body is not JSON"}, status=400)
         if not isinstance(body, dict):

@@ -12,7 +12,13 @@ from typing import IO
 
 import pytest
 
+import otp_py as otp
+
 pytest.importorskip("aiohttp", reason="the web extra (aiohttp) is not installed")
+
+from otp_py.web import Recorder, WebObserver
+from otp_py.web import server as web_server
+from tests.web import trees
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOD = 400
@@ -80,3 +86,49 @@ def test_a_flood_of_connections_leaves_the_tree_its_file_descriptors() -> None:
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 stream.close()
+
+
+@pytest.mark.parametrize("start", [
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # headers, a line now and then
+    b"POST /api/action HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 1000\r\n\r\n{",          # a body, a byte now and then
+], ids=["headers", "body"])
+def test_a_slow_request_is_cut_off(monkeypatch: pytest.MonkeyPatch, start: bytes) -> None:
+    """Attack (slowloris): send a request a byte at a time. The connection was kept
+    for an hour (aiohttp's default), so a few dozen such clients locked the page's
+    user out of the capped observer; it is closed after the request time."""
+    monkeypatch.setattr(web_server, "REQUEST_TIME", 1.0, raising=False)
+    spec = otp.SupervisorSpec(id="root", children=[otp.ChildSpec.asyncio("idle", trees.idle)])
+
+    async def test() -> None:
+        recorder = Recorder()
+        async with otp.supervise(spec, on_report=recorder) as sup:
+            observer = WebObserver(sup, spec, recorder=recorder)
+            try:
+                _, port = await observer.start("127.0.0.1", 0)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                try:
+                    writer.write(start)
+
+                    async def trickle() -> None:
+                        while True:
+                            await asyncio.sleep(0.2)
+                            writer.write(b"X-Slow: 1\r\n" if start.startswith(b"GET")
+                                         else b" ")
+
+                    dripping = asyncio.create_task(trickle())
+                    try:
+                        async with asyncio.timeout(15):
+                            await reader.read()  # (until the server closes it)
+                    finally:
+                        dripping.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, OSError):
+                            await dripping
+                finally:
+                    writer.close()
+                    with contextlib.suppress(OSError):
+                        await writer.wait_closed()
+            finally:
+                await observer.close()
+
+    asyncio.run(asyncio.wait_for(test(), 60))
