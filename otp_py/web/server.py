@@ -196,7 +196,7 @@ class WebObserver:
             recorder = Recorder()
             self._remove_listener = sup.add_listener(recorder)
         self._recorder = recorder
-        recorder.subscribe(self._on_report)
+        self._unsubscribe = recorder.subscribe(self._on_report)
         if control is None:
             control = ControlServer(None)
             control.attach(sup, spec, recorder, lambda: None)
@@ -429,6 +429,7 @@ class WebObserver:
     async def close(self) -> None:
         """Stop serving, end the open streams, and stop listening to the tree."""
         self._closed = True
+        self._unsubscribe()  # (the tree's recorder outlives us: let it forget us)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import weakref
 
 import pytest
 
@@ -59,3 +61,26 @@ def test_a_stream_reader_that_never_reads_is_disconnected_once_too_far_behind() 
                 await observer.close()
 
     asyncio.run(asyncio.wait_for(test(), 120))
+
+
+def test_a_closed_observer_is_let_go_by_the_trees_recorder() -> None:
+    """Attack: serve and close the observer of one running tree again and again (a
+    user's app that mounts it per session, or a watchdog restarting it). The tree's
+    recorder kept every closed observer subscribed, with its events and page files:
+    memory grew with each one for the tree's whole life."""
+
+    async def test() -> None:
+        recorder = Recorder()
+        async with otp.supervise(spec(), on_report=recorder) as sup:
+            refs = []
+            for _ in range(3):
+                observer = WebObserver(sup, spec(), recorder=recorder)
+                await observer.start("127.0.0.1", 0)
+                await observer.close()
+                refs.append(weakref.ref(observer))
+                del observer
+            gc.collect()
+            assert [ref() for ref in refs] == [None, None, None]
+            assert not recorder._subscribers
+
+    asyncio.run(asyncio.wait_for(test(), 60))
