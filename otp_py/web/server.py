@@ -85,6 +85,10 @@ EVENTS: Final = 500
 LOG_LINES: Final = 60
 """Lines of each captured stream shown for a child."""
 
+LOG_BYTES: Final = 256 * 1024
+"""Bytes of each captured stream read for those lines at most: a child that writes no
+newline makes its whole log one line, which the page must not be sent."""
+
 HISTORY: Final = 20
 """Exits of a child's crash history shown."""
 
@@ -340,7 +344,8 @@ class WebObserver:
                 logs[stream] = {"note": str(exc), "lines": []}
                 continue
             file = str(found["file"])
-            tail = await asyncio.to_thread(last_lines, file, lines)  # (file I/O)
+            tail = await asyncio.to_thread(last_lines, file, lines,  # (file I/O)
+                                           limit=LOG_BYTES)
             logs[stream] = {"file": file, "lines": [
                 raw.decode("utf-8", "replace").rstrip("\r\n") for raw in tail]}
         child["logs"] = logs
