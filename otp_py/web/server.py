@@ -89,6 +89,10 @@ LOG_BYTES: Final = 256 * 1024
 """Bytes of each captured stream read for those lines at most: a child that writes no
 newline makes its whole log one line, which the page must not be sent."""
 
+TEXT: Final = 4000
+"""Characters of any one text the page is sent (an event, an exit reason, a
+traceback); a longer one keeps its start and its end around a note of the cut."""
+
 HISTORY: Final = 20
 """Exits of a child's crash history shown."""
 
@@ -246,7 +250,7 @@ class WebObserver:
             "seq": self._seq,
             "at": at,
             "type": type(report).__name__,
-            "text": report.describe(),
+            "text": _clip(report.describe()),
             "supervisor": report.where,
             "path": f"{report.where}/{child}" if child else report.where,
             "abnormal": bool(reason is not None and getattr(reason, "is_abnormal", False)),
@@ -318,7 +322,8 @@ class WebObserver:
         if self._sup.running:
             with contextlib.suppress(ControlError):
                 tree_info = (await self._control.dispatch({"op": "ping"}))["tree"]
-        return cast(Node, json_ready({"now": time.time(), "tree": tree_info, "root": root}))
+        return cast(Node, _clip(json_ready({"now": time.time(), "tree": tree_info,
+                                            "root": root})))
 
     def events(self, subtree: str | None = None, limit: int = 100) -> list[Node]:
         """The last ``limit`` events (oldest first) about ``subtree`` (a supervisor's
@@ -349,7 +354,7 @@ class WebObserver:
             logs[stream] = {"file": file, "lines": [
                 raw.decode("utf-8", "replace").rstrip("\r\n") for raw in tail]}
         child["logs"] = logs
-        return cast(Node, json_ready(child))
+        return cast(Node, _clip(json_ready(child), 4 * TEXT))  # (room for tracebacks)
 
     async def act(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one of :data:`ACTIONS` through the control server; its reply. Raises
@@ -651,6 +656,23 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
         raise web.HTTPBadRequest(text=f"{name!r} must be a whole number; got {text!r}\n",
                                  headers=_HEADERS) from None
     return max(low, min(high, value))
+
+
+def _clip(value: Any, limit: int = TEXT) -> Any:
+    """``value`` (plain data) with every string longer than ``limit`` cut to its start
+    and its end: a child's exit reason is its exception's message, which may be
+    megabytes, and the observer keeps hundreds of events and sends each to every page."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        half = limit // 2
+        return (f"{value[:half]}\n… ({len(value) - 2 * half:,} characters cut) …\n"
+                f"{value[-half:]}")
+    if isinstance(value, dict):
+        return {k: _clip(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip(v, limit) for v in value]
+    return value
 
 
 def _host_name(host: str) -> str:
