@@ -32,8 +32,10 @@ Who may ask
 Bound to a loopback address the page is the local user's: requests must name that
 address (or ``localhost``) in their ``Host`` header, so that a web page elsewhere
 cannot reach it through a rebound DNS name, and an action must be a same-origin JSON
-POST. Any other address needs ``allow_remote=True`` and a token, since the page can
-stop children: every request (the page, its files, the stream, the API) must carry it,
+POST. Loopback is open to every local account, so the client's uid is asked of
+the kernel too (:mod:`otp_py.web.peer`): another user's connection is refused.
+Any other address needs ``allow_remote=True`` and a token, since the page can stop
+children: every request (the page, its files, the stream, the API) must carry it,
 as ``?token=`` (which sets a cookie for the rest of the visit), an
 ``Authorization: Bearer`` header, or that cookie; one without it gets 401.
 """
@@ -45,8 +47,10 @@ import contextlib
 import hmac
 import ipaddress
 import json
+import os
 import secrets
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -57,6 +61,7 @@ from otp_py.cli.control import ControlError, ControlServer, parse_signal
 from otp_py.cli.logs import last_lines
 from otp_py.cli.render import json_ready, probe_state
 from otp_py.cli.snapshot import Node, Recorder, snapshot
+from otp_py.web.peer import PROC_TCP, loopback_peer_uid
 
 try:
     from aiohttp import web
@@ -223,6 +228,9 @@ class WebObserver:
         self._check_host = False
         self._port = 0
         self._files = {name: _static(name) for name in _STATIC}
+        # Whether each open connection's client is our user (asked once a connection).
+        self._peers: weakref.WeakKeyDictionary[asyncio.BaseTransport, bool] = \
+            weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------ the tree's side
 
@@ -500,6 +508,9 @@ class WebObserver:
                 not is_loopback(_host_name(request.host or "")):
             return 403, (f"403: this observer serves loopback only; Host {request.host!r} "
                          "is not a loopback address")
+        if self._check_host and self.token is None and not self._peer_is_ours(request):
+            return 403, ("403: this observer is its user's: another local user's "
+                         "connection is refused (as on the control socket)")
         if request.method == "POST":
             if request.content_type != "application/json":
                 return 415, "415: an action is a JSON POST (Content-Type: application/json)"
@@ -507,6 +518,23 @@ class WebObserver:
             if origin is not None and origin != f"{request.scheme}://{request.host}":
                 return 403, f"403: an action from another origin ({origin}) is refused"
         return None
+
+    def _peer_is_ours(self, request: web.Request) -> bool:
+        """Whether the client is this process's user (or root): loopback is open to
+        every local account, and the page can stop children. Without the kernel's
+        table of TCP sockets (not Linux) there is no telling, and no refusal."""
+        transport = request.transport
+        if transport is None:
+            return False
+        known = self._peers.get(transport)
+        if known is None:
+            if not any(os.path.exists(table) for table in PROC_TCP):
+                return True
+            uid = loopback_peer_uid(transport.get_extra_info("peername"),
+                                    transport.get_extra_info("sockname"))
+            known = uid is not None and uid in (os.getuid(), 0)
+            self._peers[transport] = known
+        return known
 
     def _has_token(self, request: web.Request) -> bool:
         assert self.token is not None
