@@ -501,6 +501,14 @@ class WebObserver:
 
     def _refusal(self, request: web.Request) -> tuple[int, str] | None:
         """Why ``request`` is refused (status, text), or None."""
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site in ("cross-site", "same-site") and not (
+                request.method == "GET" and request.path == "/" and
+                request.headers.get("Sec-Fetch-Mode") == "navigate"):
+            # A browser says this request comes from another site's page (a link to
+            # the page is welcome; the API is the page's own): refused before any
+            # work, so no such page can keep the tree's loop drawing snapshots.
+            return 403, f"403: a request from another site ({fetch_site}) is refused"
         if self.token is not None and not self._has_token(request):
             return 401, ("401: this observer needs its token: open the address it printed "
                          "at start (…/?token=...)")
