@@ -48,37 +48,48 @@ _MASK = (_IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_
          | _IN_CREATE | _IN_DELETE)
 
 
-def _tail_of(path: str, count: int) -> list[bytes]:
+def _tail_of(path: str, count: int, limit: int | None = None) -> tuple[list[bytes], int]:
     """The last ``count`` lines of the file at ``path`` (fewer if it has fewer; none
-    if it is missing), read backwards from its end."""
-    if count <= 0:
-        return []
+    if it is missing), read backwards from its end, reading at most ``limit`` bytes;
+    and the bytes read. Cut by ``limit``, the first line is the end of a longer one
+    (kept when it is the only one: a file with no newline shows its end)."""
+    if count <= 0 or (limit is not None and limit <= 0):
+        return [], 0
     try:
         file = open(path, "rb")  # noqa: SIM115 - closed below, after a seek loop
     except OSError:
-        return []
+        return [], 0
     with file:
         end = file.seek(0, os.SEEK_END)
-        data = b""
+        blocks: list[bytes] = []  # (newest last; joined once: no quadratic copying)
+        newlines = 0
         position = end
-        while position > 0 and data.count(b"\n") <= count:
-            step = min(_BLOCK, position)
+        while position > 0 and newlines <= count and (limit is None or end - position < limit):
+            step = min(_BLOCK, position, _BLOCK if limit is None else limit - (end - position))
             position -= step
             file.seek(position)
-            data = file.read(step) + data
-    lines = data.splitlines(keepends=True)
-    if position > 0:
+            block = file.read(step)
+            newlines += block.count(b"\n")
+            blocks.append(block)
+    lines = b"".join(reversed(blocks)).splitlines(keepends=True)
+    if position > 0 and len(lines) > 1:
         lines = lines[1:]  # (the first may be the end of a longer line)
-    return lines[-count:]
+    return lines[-count:], end - position
 
 
-def last_lines(path: str, count: int) -> list[bytes]:
+def last_lines(path: str, count: int, *, limit: int | None = None) -> list[bytes]:
     """The last ``count`` lines logged at ``path``, taken from its rotated files
-    (``path.1``, ``path.2``...) too when the file itself has fewer."""
-    lines = _tail_of(path, count)
+    (``path.1``, ``path.2``...) too when the file itself has fewer; reading at most
+    ``limit`` bytes in all (a child that writes no newline makes one line of a whole
+    file: a viewer that shows a tail must not read gigabytes for it)."""
+    lines, used = _tail_of(path, count, limit)
     number = 1
-    while len(lines) < count and os.path.exists(f"{path}.{number}"):
-        lines = _tail_of(f"{path}.{number}", count - len(lines)) + lines
+    while len(lines) < count and os.path.exists(f"{path}.{number}") and \
+            (limit is None or used < limit):
+        more, read = _tail_of(f"{path}.{number}", count - len(lines),
+                              None if limit is None else limit - used)
+        lines = more + lines
+        used += read
         number += 1
     return lines
 

@@ -23,6 +23,7 @@ Times are wall-clock seconds (``time.time()``), so another process can read them
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import shlex
@@ -133,9 +134,18 @@ class Recorder:
         self.events: deque[tuple[float, otp.reports.Report]] = deque(maxlen=events)
         self._subscribers: list[Callable[[float, otp.reports.Report], None]] = []
 
-    def subscribe(self, callback: Callable[[float, otp.reports.Report], None]) -> None:
-        """Call ``callback(wall_time, report)`` for every report from now on."""
+    def subscribe(self, callback: Callable[[float, otp.reports.Report], None]
+                  ) -> Callable[[], None]:
+        """Call ``callback(wall_time, report)`` for every report from now on; return
+        the function that stops it (a subscriber that goes away before the tree must
+        call it, or the recorder keeps it, and all it refers to, alive)."""
         self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
 
     def __call__(self, report: otp.reports.Report) -> None:
         now = time.time()
@@ -155,7 +165,7 @@ class Recorder:
                 "abnormal": bool(reason is not None and reason.is_abnormal),
             })
         self.events.append((now, report))
-        for callback in self._subscribers:
+        for callback in tuple(self._subscribers):  # (one may unsubscribe meanwhile)
             callback(now, report)
 
     def _remember(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:

@@ -32,8 +32,10 @@ Who may ask
 Bound to a loopback address the page is the local user's: requests must name that
 address (or ``localhost``) in their ``Host`` header, so that a web page elsewhere
 cannot reach it through a rebound DNS name, and an action must be a same-origin JSON
-POST. Any other address needs ``allow_remote=True`` and a token, since the page can
-stop children: every request (the page, its files, the stream, the API) must carry it,
+POST. Loopback is open to every local account, so the client's uid is asked of
+the kernel too (:mod:`otp_py.web.peer`): another user's connection is refused.
+Any other address needs ``allow_remote=True`` and a token, since the page can stop
+children: every request (the page, its files, the stream, the API) must carry it,
 as ``?token=`` (which sets a cookie for the rest of the visit), an
 ``Authorization: Bearer`` header, or that cookie; one without it gets 401.
 """
@@ -45,8 +47,10 @@ import contextlib
 import hmac
 import ipaddress
 import json
+import os
 import secrets
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -57,6 +61,7 @@ from otp_py.cli.control import ControlError, ControlServer, parse_signal
 from otp_py.cli.logs import last_lines
 from otp_py.cli.render import json_ready, probe_state
 from otp_py.cli.snapshot import Node, Recorder, snapshot
+from otp_py.web.peer import PROC_TCP, loopback_peer_uid
 
 try:
     from aiohttp import web
@@ -85,6 +90,14 @@ EVENTS: Final = 500
 LOG_LINES: Final = 60
 """Lines of each captured stream shown for a child."""
 
+LOG_BYTES: Final = 256 * 1024
+"""Bytes of each captured stream read for those lines at most: a child that writes no
+newline makes its whole log one line, which the page must not be sent."""
+
+TEXT: Final = 4000
+"""Characters of any one text the page is sent (an event, an exit reason, a
+traceback); a longer one keeps its start and its end around a note of the cut."""
+
 HISTORY: Final = 20
 """Exits of a child's crash history shown."""
 
@@ -94,6 +107,23 @@ MAX_CHILDREN: Final = 200
 QUEUE: Final = 2000
 """Messages a stream may fall behind by before it is closed (the page reconnects and
 starts again from a fresh picture)."""
+
+CONNECTIONS: Final = 64
+"""Connections the observer keeps open at once (pages, streams, API calls); one more
+is closed as soon as it is accepted. Each takes a file descriptor of the tree's own
+process, which also needs them for its children's pipes and its control socket: a
+flood of connections must not take them all."""
+
+BACKLOG: Final = 16
+"""Connections waiting to be accepted. The count above is checked as each is accepted,
+and up to this many may be accepted in one go, so the observer holds at most
+:data:`CONNECTIONS` + :data:`BACKLOG` descriptors."""
+
+REQUEST_TIME: Final = 10.0
+"""Seconds a connection may take to send its request's headers (or an action's body),
+and may stay idle between two requests, before it is closed: without it a client
+sending a byte now and then (slowloris) kept its connection for an hour, and
+:data:`CONNECTIONS` of them would lock the page's user out."""
 
 ACTIONS: Final = frozenset({"restart", "terminate", "start", "signal"})
 """The control requests the page may make: a child's, never the tree's stop or reload."""
@@ -179,7 +209,7 @@ class WebObserver:
             recorder = Recorder()
             self._remove_listener = sup.add_listener(recorder)
         self._recorder = recorder
-        recorder.subscribe(self._on_report)
+        self._unsubscribe = recorder.subscribe(self._on_report)
         if control is None:
             control = ControlServer(None)
             control.attach(sup, spec, recorder, lambda: None)
@@ -188,7 +218,8 @@ class WebObserver:
         self._seq = 0
         for at, report in recorder.events:  # what it saw before we came
             self._events.append(self._event(at, report))
-        self._clients: set[asyncio.Queue[tuple[str, Any] | None]] = set()
+        # Each open stream's queue, with the connection it writes to.
+        self._clients: dict[asyncio.Queue[tuple[str, Any] | None], web.Request] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._snapshotting: asyncio.Task[None] | None = None
         self._dirty = False
@@ -197,6 +228,9 @@ class WebObserver:
         self._check_host = False
         self._port = 0
         self._files = {name: _static(name) for name in _STATIC}
+        # Whether each open connection's client is our user (asked once a connection).
+        self._peers: weakref.WeakKeyDictionary[asyncio.BaseTransport, bool] = \
+            weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------ the tree's side
 
@@ -224,7 +258,7 @@ class WebObserver:
             "seq": self._seq,
             "at": at,
             "type": type(report).__name__,
-            "text": report.describe(),
+            "text": _clip(report.describe()),
             "supervisor": report.where,
             "path": f"{report.where}/{child}" if child else report.where,
             "abnormal": bool(reason is not None and getattr(reason, "is_abnormal", False)),
@@ -236,16 +270,21 @@ class WebObserver:
         return event
 
     def _broadcast(self, kind: str, data: Any) -> None:
-        for queue in list(self._clients):
+        for queue, request in list(self._clients.items()):
             try:
                 queue.put_nowait((kind, data))
             except asyncio.QueueFull:
                 # Too far behind: close its stream; the page reconnects and starts
-                # from a fresh picture instead of a stale backlog.
-                self._clients.discard(queue)
+                # from a fresh picture instead of a stale backlog. A reader that has
+                # stopped reading altogether leaves its handler blocked in a write,
+                # where the end of the queue is never seen: drop its connection, so
+                # that neither the handler, its backlog nor its socket is kept.
+                self._clients.pop(queue, None)
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
                 queue.put_nowait(None)
+                if request.transport is not None:
+                    request.transport.abort()
 
     def _soon(self, delay: float = SETTLE) -> None:
         """Push a snapshot ``delay`` seconds from now (one for many calls)."""
@@ -291,7 +330,8 @@ class WebObserver:
         if self._sup.running:
             with contextlib.suppress(ControlError):
                 tree_info = (await self._control.dispatch({"op": "ping"}))["tree"]
-        return cast(Node, json_ready({"now": time.time(), "tree": tree_info, "root": root}))
+        return cast(Node, _clip(json_ready({"now": time.time(), "tree": tree_info,
+                                            "root": root})))
 
     def events(self, subtree: str | None = None, limit: int = 100) -> list[Node]:
         """The last ``limit`` events (oldest first) about ``subtree`` (a supervisor's
@@ -317,21 +357,26 @@ class WebObserver:
                 logs[stream] = {"note": str(exc), "lines": []}
                 continue
             file = str(found["file"])
-            tail = await asyncio.to_thread(last_lines, file, lines)  # (file I/O)
+            tail = await asyncio.to_thread(last_lines, file, lines,  # (file I/O)
+                                           limit=LOG_BYTES)
             logs[stream] = {"file": file, "lines": [
                 raw.decode("utf-8", "replace").rstrip("\r\n") for raw in tail]}
         child["logs"] = logs
-        return cast(Node, json_ready(child))
+        return cast(Node, _clip(json_ready(child), 4 * TEXT))  # (room for tracebacks)
 
     async def act(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one of :data:`ACTIONS` through the control server; its reply. Raises
         :class:`~otp_py.cli.control.ControlError` for a refused request."""
         op = request.get("op")
-        if op not in ACTIONS:
+        if not isinstance(op, str) or op not in ACTIONS:
             raise ControlError(f"unknown action {op!r}; expected one of "
                                f"{', '.join(sorted(ACTIONS))}")
         if op == "signal":
             parse_signal(request.get("signal"))  # refused before anything is looked up
+            if not isinstance(request.get("group", False), bool):
+                # (a truthy "yes" or 1 must not widen a signal to the whole group)
+                raise ControlError(f"'group' must be true or false; got "
+                                   f"{request['group']!r}")
         payload: dict[str, Any] = {k: request[k] for k in ("op", "path", "signal", "group")
                                    if k in request}
         try:
@@ -377,10 +422,12 @@ class WebObserver:
             if self.token is None:
                 self.token = secrets.token_urlsafe(24)
         runner = web.AppRunner(self.app(), access_log=None, handle_signals=False,
-                               shutdown_timeout=1.0, handler_cancellation=True)
+                               shutdown_timeout=1.0, handler_cancellation=True,
+                               keepalive_timeout=REQUEST_TIME,
+                               lingering_time=1.0)  # (reading what is left of a body)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
+            site = _CappedSite(runner, host, port, limit=CONNECTIONS, backlog=BACKLOG)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -400,6 +447,7 @@ class WebObserver:
     async def close(self) -> None:
         """Stop serving, end the open streams, and stop listening to the tree."""
         self._closed = True
+        self._unsubscribe()  # (the tree's recorder outlives us: let it forget us)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -421,7 +469,7 @@ class WebObserver:
 
     async def _end_streams(self, _app: Any) -> None:
         for queue in list(self._clients):
-            self._clients.discard(queue)
+            self._clients.pop(queue, None)
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
 
@@ -453,6 +501,14 @@ class WebObserver:
 
     def _refusal(self, request: web.Request) -> tuple[int, str] | None:
         """Why ``request`` is refused (status, text), or None."""
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site in ("cross-site", "same-site") and not (
+                request.method == "GET" and request.path == "/" and
+                request.headers.get("Sec-Fetch-Mode") == "navigate"):
+            # A browser says this request comes from another site's page (a link to
+            # the page is welcome; the API is the page's own): refused before any
+            # work, so no such page can keep the tree's loop drawing snapshots.
+            return 403, f"403: a request from another site ({fetch_site}) is refused"
         if self.token is not None and not self._has_token(request):
             return 401, ("401: this observer needs its token: open the address it printed "
                          "at start (…/?token=...)")
@@ -460,6 +516,9 @@ class WebObserver:
                 not is_loopback(_host_name(request.host or "")):
             return 403, (f"403: this observer serves loopback only; Host {request.host!r} "
                          "is not a loopback address")
+        if self._check_host and self.token is None and not self._peer_is_ours(request):
+            return 403, ("403: this observer is its user's: another local user's "
+                         "connection is refused (as on the control socket)")
         if request.method == "POST":
             if request.content_type != "application/json":
                 return 415, "415: an action is a JSON POST (Content-Type: application/json)"
@@ -467,6 +526,23 @@ class WebObserver:
             if origin is not None and origin != f"{request.scheme}://{request.host}":
                 return 403, f"403: an action from another origin ({origin}) is refused"
         return None
+
+    def _peer_is_ours(self, request: web.Request) -> bool:
+        """Whether the client is this process's user (or root): loopback is open to
+        every local account, and the page can stop children. Without the kernel's
+        table of TCP sockets (not Linux) there is no telling, and no refusal."""
+        transport = request.transport
+        if transport is None:
+            return False
+        known = self._peers.get(transport)
+        if known is None:
+            if not any(os.path.exists(table) for table in PROC_TCP):
+                return True
+            uid = loopback_peer_uid(transport.get_extra_info("peername"),
+                                    transport.get_extra_info("sockname"))
+            known = uid is not None and uid in (os.getuid(), 0)
+            self._peers[transport] = known
+        return known
 
     def _has_token(self, request: web.Request) -> bool:
         assert self.token is not None
@@ -480,7 +556,10 @@ class WebObserver:
         if cookie:
             given.append(cookie)
         expected = self.token.encode()
-        return any(hmac.compare_digest(g.encode(), expected) for g in given)
+        # (a header's bytes that are not UTF-8 come as surrogates: still a wrong
+        # token, not an error)
+        return any(hmac.compare_digest(g.encode("utf-8", "surrogateescape"), expected)
+                   for g in given)
 
     # -- the routes
 
@@ -519,8 +598,12 @@ class WebObserver:
 
     async def _api_action(self, request: web.Request) -> web.StreamResponse:
         try:
-            body = await request.json()
-        except ValueError:
+            async with asyncio.timeout(REQUEST_TIME):
+                body = await request.json()
+        except TimeoutError:
+            return _json({"ok": False, "error": f"the body took more than "
+                          f"{REQUEST_TIME:g} s to come"}, status=408)
+        except (ValueError, RecursionError):  # (RecursionError: nested too deep)
             return _json({"ok": False, "error": "the body is not JSON"}, status=400)
         if not isinstance(body, dict):
             return _json({"ok": False, "error": "the body is one JSON object"}, status=400)
@@ -533,7 +616,7 @@ class WebObserver:
 
     async def _api_stream(self, request: web.Request) -> web.StreamResponse:
         queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue(maxsize=QUEUE)
-        self._clients.add(queue)  # (first: no report may fall between hello and it)
+        self._clients[queue] = request  # (first: no report may fall between hello and it)
         try:
             hello = {**await self.tree(), "events": self.events(None, EVENTS)}
             response = web.StreamResponse(headers={
@@ -546,7 +629,41 @@ class WebObserver:
         except (ConnectionError, asyncio.CancelledError):
             raise
         finally:
-            self._clients.discard(queue)
+            self._clients.pop(queue, None)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over :data:`CONNECTIONS`: closed at once, its descriptor freed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).abort()
+
+
+class _CappedSite(web.TCPSite):
+    """A TCP site that keeps at most ``limit`` connections open (see
+    :data:`CONNECTIONS`); aiohttp's own sites accept as many as the process can."""
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, *, limit: int,
+                 backlog: int) -> None:
+        super().__init__(runner, host, port, backlog=backlog)
+        self._limit = limit
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # (registers the site; TCPSite's start would
+        server = self._runner.server    # serve with the uncapped protocol factory)
+        assert server is not None
+        limit = self._limit
+
+        def protocol() -> asyncio.BaseProtocol:
+            if len(server.connections) >= limit:
+                return _Refused()
+            return server()
+
+        self._server = await asyncio.get_running_loop().create_server(
+            protocol, self._host, self._port, backlog=self._backlog)
+        self._bound_port = self._server.sockets[0].getsockname()[1]
 
 
 async def _drain(queue: asyncio.Queue[tuple[str, Any] | None]
@@ -575,6 +692,23 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
         raise web.HTTPBadRequest(text=f"{name!r} must be a whole number; got {text!r}\n",
                                  headers=_HEADERS) from None
     return max(low, min(high, value))
+
+
+def _clip(value: Any, limit: int = TEXT) -> Any:
+    """``value`` (plain data) with every string longer than ``limit`` cut to its start
+    and its end: a child's exit reason is its exception's message, which may be
+    megabytes, and the observer keeps hundreds of events and sends each to every page."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        half = limit // 2
+        return (f"{value[:half]}\n… ({len(value) - 2 * half:,} characters cut) …\n"
+                f"{value[-half:]}")
+    if isinstance(value, dict):
+        return {k: _clip(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip(v, limit) for v in value]
+    return value
 
 
 def _host_name(host: str) -> str:
