@@ -9,7 +9,7 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:  # for type checkers and readers; at run time names load on first use
-    from otp_py import observe, reasons, reports
+    from otp_py import observe, probes, reasons, reports
     from otp_py._core.decider import Decider, Decision, OnExitCode, OnSignal
     from otp_py._core.intensity import (
         Budget,
@@ -144,6 +144,7 @@ __all__ = [
     "notify_ready",
     "observe",
     "partitioned",
+    "probes",
     "raise_ping_timeout",
     "reasons",
     "reports",
@@ -227,6 +228,7 @@ _WHERE: dict[str, str] = {
     "raise_ping_timeout": "otp_py.compat",
     "reasons": "otp_py.reasons",
     "observe": "otp_py.observe",
+    "probes": "otp_py.probes",
     "reports": "otp_py.reports",
     "run": "otp_py.runtime.api",
     "simulate": "otp_py._core.simulate",
@@ -235,7 +237,7 @@ _WHERE: dict[str, str] = {
     "supervise": "otp_py.runtime.api",
     "wait_for_stop": "otp_py.backends.context",
 }
-_SUBMODULES = frozenset({"observe", "reasons", "reports"})
+_SUBMODULES = frozenset({"observe", "probes", "reasons", "reports"})
 
 
 def __getattr__(name: str) -> _typing.Any:

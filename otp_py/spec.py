@@ -34,6 +34,7 @@ import attrs
 from otp_py._core.decider import Decider
 from otp_py._core.intensity import IntensityPolicy, SlidingWindow
 from otp_py._core.names import MAX_NAME_LENGTH, name_problem
+from otp_py._core.probes import Probe, check_probe
 from otp_py._core.strategies import (
     OneForAll,
     OneForOne,
@@ -560,6 +561,11 @@ class ChildSpec:
       :doc:`/howto/dynamic`); it stays with the child across restarts.
     * ``output`` (process, command): an :class:`OutputCapture` overriding, field by
       field, the one its supervisors give (see :doc:`/howto/logs`).
+    * ``readiness``, ``liveness`` (any backend): a probe from :mod:`otp_py.probes`
+      (``Exec``, ``Tcp``, ``Http``, ``Call``). A readiness probe gates the start like
+      ``ready``: the child is reported started once it passes (within
+      ``start_timeout``); a liveness probe failing ``failure_threshold`` times in a
+      row makes the child hung: stopped and restarted per its restart type.
     """
 
     is_supervisor: ClassVar[bool] = False
@@ -586,6 +592,8 @@ class ChildSpec:
     capture_stderr: bool = attrs.field(default=True)
     name: str | None = attrs.field(default=None)
     output: OutputCapture | None = attrs.field(default=None)
+    readiness: Probe | None = attrs.field(default=None)
+    liveness: Probe | None = attrs.field(default=None)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "child")
@@ -621,6 +629,8 @@ class ChildSpec:
         if not isinstance(self.capture_stderr, bool):
             _fail(cid, "capture_stderr", "True or False", self.capture_stderr, type_error=True)
         self._check_backend_options(backend)
+        check_probe(cid, "readiness", self.readiness)
+        check_probe(cid, "liveness", self.liveness)
 
     def _check_start(self, backend: str) -> None:
         cid, start = self.id, self.start

@@ -239,6 +239,14 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         'supervisor="root",tree="root"} 2',
         'otp_py_restart_budget_used_ratio{supervisor="root",tree="root"} 0.4',
     ],
+    "production_probes.py": [
+        "root: started web",
+        "readiness: ready, last answer HTTP 200 OK",
+        "root: web exited: hung: liveness probe http GET http://127.0.0.1:PORT/ failed 2 "
+        "times in a row; last: no answer within 0.5 s; restart",
+        "root: started web (restart 1)",
+        "web runs again in a new process: True",
+    ],
     "production_json_logs.py": [
         re.compile(r'\{"time": "[-\d]+T[:.\d]+Z", "level": "info", "logger": "otp_py", '
                    r'"event": "child_started", "tree": "root", "supervisor": "root", '

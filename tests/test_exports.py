@@ -10,7 +10,7 @@ import types
 import pytest
 
 import otp_py
-from otp_py import observe, reasons, reports
+from otp_py import observe, probes, reasons, reports
 
 EXPECTED_ALL = sorted(
     [
@@ -81,6 +81,7 @@ EXPECTED_ALL = sorted(
         "heartbeat",
         "notify_ready",
         "observe",
+        "probes",
         "raise_ping_timeout",
         "reasons",
         "reports",
@@ -147,11 +148,14 @@ EXPECTED_OBSERVE = sorted(
     ]
 )
 
+EXPECTED_PROBES = sorted(["Call", "Exec", "Http", "Probe", "Tcp", "detection_bound"])
+
 PUBLIC_MODULES = [
     pytest.param(otp_py, EXPECTED_ALL, id="otp_py"),
     pytest.param(reasons, EXPECTED_REASONS, id="otp_py.reasons"),
     pytest.param(reports, EXPECTED_REPORTS, id="otp_py.reports"),
     pytest.param(observe, EXPECTED_OBSERVE, id="otp_py.observe"),
+    pytest.param(probes, EXPECTED_PROBES, id="otp_py.probes"),
 ]
 
 

@@ -467,7 +467,8 @@ class SupervisorCore:
         self._outbox.append(ev.StartChild(ref, child.id, spec))
         timer = None
         timeout = getattr(spec, "start_timeout", None)
-        if getattr(spec, "ready", False) and timeout is not None and math.isfinite(timeout):
+        waits = getattr(spec, "ready", False) or getattr(spec, "readiness", None) is not None
+        if waits and timeout is not None and math.isfinite(timeout):
             timer = self._new_timer(timeout)
         if self._force:
             self._outbox.append(ev.KillChild(ref, child.id))

@@ -24,6 +24,7 @@ __all__ = [
     "kind_of",
     "mermaid",
     "printable",
+    "probe_state",
     "table_lines",
 ]
 
@@ -211,6 +212,29 @@ def exit_lines(record: Node, now: float, *, prefix: str = "  ") -> list[str]:
     return lines
 
 
+def probe_state(probe: Node) -> str:
+    """A probe's counts and last result: ``ready after 3 attempts; last: passed in
+    8 ms: HTTP 200 OK``."""
+    attempts = int(probe.get("attempts") or 0)
+    plural = "s" if attempts != 1 else ""
+    verdict = probe.get("verdict")
+    if verdict == "ready":
+        text = f"ready after {attempts} attempt{plural}"
+    elif verdict == "hung":
+        text = f"hung after {attempts} attempt{plural}"
+    elif attempts:
+        text = f"{attempts} attempt{plural}, {probe.get('failures', 0)} failed in a row"
+    else:
+        return "no attempt yet"
+    last = probe.get("last")
+    if isinstance(last, dict):
+        took = float(last.get("took") or 0.0)
+        took_text = f"{took * 1000:.0f} ms" if took < 1 else f"{took:.3g} s"
+        text += (f"; last: {'passed' if last.get('ok') else 'failed'} in {took_text}: "
+                 f"{last.get('detail')}")
+    return text
+
+
 def child_detail(node: Node, now: float) -> list[str]:
     """One child in full, for ``otp-py status PATH``: its spec, state, pid, uptime,
     restarts, and its crash history (oldest first) with tracebacks and stderr tails."""
@@ -227,6 +251,9 @@ def child_detail(node: Node, now: float) -> list[str]:
     spec.append(("pid", "-" if node.get("pid") is None else str(node["pid"])))
     spec.append(("uptime", age(node.get("started_at"), now) or "-"))
     spec.append(("restarts", "-" if node.get("restarts") is None else str(node["restarts"])))
+    for role, probe in (node.get("probes") or {}).items():
+        spec.append((role, printable(f"{probe['probe']} ({probe['timing']})")))
+        spec.append(("", printable(probe_state(probe))))
     width = max(len(k) for k, _ in spec)
     lines += [f"  {k.ljust(width)}  {v}" for k, v in spec]
     history = node.get("history") or []

@@ -41,6 +41,7 @@ __all__ = [
     "describe_target",
     "exit_record",
     "flatten",
+    "probe_fields",
     "snapshot",
 ]
 
@@ -169,8 +170,36 @@ class Recorder:
                 for at, report in events]
 
 
+def probe_fields(spec: Any, details: Any) -> Node | None:
+    """A worker's probes for ``status``: each one's description and timing, with the
+    running child's counts and last result (from the runner's ``details``)."""
+    running = details.get("probes") if isinstance(details, dict) else None
+    found: Node = {}
+    for role in ("readiness", "liveness"):
+        probe = getattr(spec, role, None)
+        if probe is None:
+            continue
+        state = running.get(role) if isinstance(running, dict) else None
+        state = state if isinstance(state, dict) else {}
+        found[role] = {"probe": probe.describe(), "timing": probe.timing(),
+                       "attempts": state.get("attempts", 0),
+                       "failures": state.get("failures", 0),
+                       "verdict": state.get("verdict"), "last": state.get("last")}
+    return found or None
+
+
 def child_fields(info: otp.ChildInfo, path: str, recorder: Recorder) -> Node:
-    """One child's node (see the module docstring), without its children."""
+    """One child's node (see the module docstring), without its children; a worker
+    with probes also has ``probes`` (see :func:`probe_fields`)."""
+    node = _child_node(info, path, recorder)
+    if not info.is_supervisor:
+        probes = probe_fields(info.spec, dict(info.details))
+        if probes is not None:
+            node["probes"] = probes
+    return node
+
+
+def _child_node(info: otp.ChildInfo, path: str, recorder: Recorder) -> Node:
     return {
         "id": info.id,
         "path": path,

@@ -26,7 +26,8 @@ Every field of :class:`~otp_py.ChildSpec` and :class:`~otp_py.SupervisorSpec` ha
 key of the same name (the keys are read from the specs' fields, so a new field is a
 new key). Fields that hold Python objects take an import path (``start``,
 ``process_class``, a custom ``strategy``, ``intensity`` or ``decider``) or a table
-(``intensity``, ``heartbeat``, ``watchdog``, ``output``, the rules of a ``decider``); see
+(``intensity``, ``heartbeat``, ``watchdog``, ``output``, the rules of a ``decider``, the
+probes ``readiness`` and ``liveness``: ``{ http = "http://127.0.0.1:8000/", interval = 1 }``); see
 ``docs/cli.rst`` for the full reference.
 
 Loading collects *every* problem rather than stopping at the first, each with its
@@ -74,6 +75,10 @@ _BACKOFF_KEYS: Final = ("initial", "maximum", "multiplier", "jitter", "reset_aft
 _DECAYING_KEYS: Final = ("threshold", "decay", "backoff", "jitter")
 _HEARTBEAT_KEYS: Final = ("interval", "timeout")
 _WATCHDOG_KEYS: Final = ("interval", "timeout", "threshold")
+_PROBE_KINDS: Final = ("exec", "tcp", "http", "call")
+_PROBE_TIMING: Final = ("interval", "timeout", "failure_threshold", "success_threshold",
+                        "initial_delay")
+_PROBE_KEYS: Final = (*_PROBE_KINDS, "host", "headers", *_PROBE_TIMING)
 _OUTPUT_KEYS: Final = tuple(f.name for f in attrs.fields(otp.OutputCapture))
 _RULE_MATCHES: Final = ("exit_code", "signal", "exception")
 _RULE_KEYS: Final = (*_RULE_MATCHES, "decision", "delay")
@@ -167,6 +172,12 @@ class _Locator:
     def line(self, where: str, key: str | None = None) -> int | None:
         """The line of ``key`` in the table at ``where`` (or of the table itself)."""
         keys = self._keys.get(where)
+        if key is not None and "." in key:  # a field of a table in the table (a probe's)
+            head, _, rest = key.partition(".")
+            inner = _join(where, head)
+            if rest in self._keys.get(inner, ()):
+                return self._keys[inner][rest]
+            key = head
         if key is not None:
             if keys is not None and key in keys:
                 return keys[key]
@@ -305,6 +316,37 @@ class _Builder:
             return None
         fields = self.table(where, "heartbeat", label, value, _HEARTBEAT_KEYS)
         return self.construct(where, "heartbeat", label, otp.Heartbeat, **fields)
+
+    def probe(self, where: str, label: str, value: Any, role: str) -> Any:
+        """A probe table: exactly one of ``exec`` (an argv or a command line), ``tcp``
+        (a port, or ``"host:port"``), ``http`` (a URL) or ``call`` (an import path),
+        plus the timing keys (and ``host`` for tcp, ``headers`` for http). Its values
+        are checked by the ChildSpec, whose error names the child and the field."""
+        fields = self.table(where, role, label, value, _PROBE_KEYS)
+        kinds = [k for k in _PROBE_KINDS if k in fields]
+        if len(kinds) != 1:
+            self.fail(where, role, label, f"a probe has exactly one of "
+                      f"{', '.join(_PROBE_KINDS)}; got {value!r}")
+        kind = kinds[0]
+        target = fields[kind]
+        timing = {k: fields[k] for k in _PROBE_TIMING if k in fields}
+        for key, owner in (("host", "tcp"), ("headers", "http")):
+            if key in fields and kind != owner:
+                self.fail(where, role, label, f"{key!r} is a key of a {owner} probe, not of "
+                          f"a {kind} probe")
+        if kind == "exec":
+            return otp.probes.Exec(target, **timing)
+        if kind == "tcp":
+            host = fields.get("host", "127.0.0.1")
+            if isinstance(target, str):
+                head, colon, port = target.rpartition(":")
+                if colon and port.isdigit():
+                    host, target = head.strip("[]") or host, int(port)
+            return otp.probes.Tcp(target, host=host, **timing)
+        if kind == "http":
+            return otp.probes.Http(target, headers=fields.get("headers", ()), **timing)
+        func = self.imported(where, role, label, target, "the probe function")
+        return otp.probes.Call(func, **timing)
 
     def watchdog(self, where: str, label: str, value: Any) -> Any:
         if value is True:
@@ -447,6 +489,9 @@ class _Builder:
         ok &= self.convert(fields, "heartbeat", lambda v: self.heartbeat(where, label, v))
         ok &= self.convert(fields, "decider", lambda v: self.decider(where, label, v))
         ok &= self.convert(fields, "output", lambda v: self.output(where, label, v))
+        for role in ("readiness", "liveness"):
+            ok &= self.convert(fields, role, functools.partial(self.probe, where, label,
+                                                               role=role))
         if "start" not in fields:
             return None  # nothing to check the other fields against
         try:

@@ -240,6 +240,7 @@ class Node:
         sink = _Sink(self, action.ref)
         self.tree.runner_started()
         sink.starting = True
+        probed: Any = None  # (runtime/probes.py: between the backend and the sink)
         try:
             if spec.is_supervisor:  # a subtree in a process of its own
                 from otp_py.runtime.subtree import as_process_child
@@ -248,8 +249,14 @@ class Node:
                 sink.remote = path
             env = self.tree.env_for(path, self)
             env.output = self.tree.output.capture(self.output, spec, path)
-            runner = self.tree.backend_for(spec).start(spec, sink, env)
+            if spec.readiness is not None or spec.liveness is not None:
+                from otp_py.runtime.probes import watch
+
+                probed = watch(spec, sink, env, self.tree)
+            runner = self.tree.backend_for(spec).start(spec, probed or sink, env)
         except Exception as exc:  # a start that raised is a failed start, not a crash
+            if probed is not None:
+                probed.close()
             sink.finished = True
             self.tree.runner_ended()
             self.tree.post_soon(self, _start_result(action.ref, from_exception(exc)))
@@ -257,7 +264,7 @@ class Node:
         finally:
             sink.starting = False
         if not sink.finished:  # a backend may report a failed start at once
-            self.children[action.ref] = runner
+            self.children[action.ref] = runner if probed is None else probed.attach(runner)
             if sink.remote is not None:
                 self.tree.remote[path] = runner
 
