@@ -22,9 +22,10 @@ For each fault it measures:
   connected to nothing shows here);
 * **interrupted done**: seconds until the tasks that were running in the killed or
   frozen processes have been done (by redelivery);
-* **lost**: accepted tasks never done, even after the final drain; **dup**: tasks done
-  more than once (a task is counted in the window in which it was accepted, from 1 s
-  before its fault to 1 s before the next);
+* **lost**: accepted tasks never done, even after the final drain, counted at the
+  last fault before they were accepted (give or take a second); **dup**: tasks done
+  more than once, counted at the last fault before their first run ended (a task is
+  acknowledged as it ends: one that ended before the fault was not in flight);
 * **left over**: processes of the stack that are alive and that the supervisor does not
   know (its programs, their descendants and its own helpers are known), counted at
   the end of the fault's window, and after the final stop;
@@ -72,7 +73,7 @@ LABELS = {
     "redis-crash-loop": "redis-server crash loop at start",
     "supervisor-kill": "SIGKILL supervisor, start again",
 }
-MARGIN = 1.0  # a task accepted less than this before a fault belongs to that fault
+MARGIN = 0.5  # seconds: an acknowledgement follows the end of a task by less than this
 
 
 def log(message: str) -> None:
@@ -311,6 +312,8 @@ class FaultRun:
     interrupted_done_in: float | None = None
     lost: int = 0
     duplicated: int = 0
+    lost_tasks: list[int] = field(default_factory=list)
+    duplicated_tasks: list[int] = field(default_factory=list)
     left_over: list[str] = field(default_factory=list)
     operator: str = ""
     notes: list[str] = field(default_factory=list)
@@ -380,16 +383,24 @@ class Driver:
             time.sleep(0.2)
         return False
 
-    def busy_pool_child(self, timeout: float = 5.0) -> Line | None:
-        """A task running right now in a pool child of a live, unfrozen worker."""
+    def busy_pool_child(self, timeout: float = 5.0, full: bool = False) -> Line | None:
+        """A task running right now in a pool child of a live, unfrozen worker (with
+        ``full``: of a worker whose every pool child runs one, if that comes within
+        ``timeout``; else any busy one)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             mains = {pid for name, pid in self.programs().items() if name in WORKERS and pid}
-            for line in reversed(self.results.running()):
-                if line.ppid in mains - self.frozen and psutil.pid_exists(line.pid):
-                    return line
-            time.sleep(0.05)
-        return None
+            running = [line for line in reversed(self.results.running())
+                       if line.ppid in mains - self.frozen and psutil.pid_exists(line.pid)]
+            if full:
+                per_worker: dict[int, set[int]] = defaultdict(set)
+                for line in running:
+                    per_worker[line.ppid].add(line.pid)
+                running = [line for line in running if len(per_worker[line.ppid]) >= 2]
+            if running:
+                return running[0]
+            time.sleep(0.02)
+        return self.busy_pool_child(timeout=1.0) if full else None
 
     def running_in(self, pids: set[int]) -> list[int]:
         return sorted({line.n for line in self.results.running() if line.pid in pids
@@ -401,7 +412,14 @@ class Driver:
         run = FaultRun(fault)
         programs = self.programs()
         if fault in ("worker-kill", "worker-freeze"):
-            busy = self.busy_pool_child()
+            # A worker frozen while it waits for a message swallows the next one: Redis
+            # hands it over (BRPOP), the frozen process never reads it, and kombu's Redis
+            # transport records a message as unacknowledged only once the client has
+            # read it: killed, it is lost, whatever supervises it. Freezing a worker
+            # whose pool is full (it waits for nothing) keeps that broker-side loss out
+            # of what is measured here: the supervisor's part (--freeze-idle: any time).
+            full = fault == "worker-freeze" and not self.args.freeze_idle
+            busy = self.busy_pool_child(full=full)
             node = busy.node if busy else "w1"
             main = programs.get(node) or 0
             run.interrupted = self.running_in({main})
@@ -491,11 +509,13 @@ class Driver:
             actions.append(f"start {self.system.name}")
         run.operator = "; ".join(actions) if actions else "none needed"
 
-    def window_of(self, index: int) -> tuple[float, float]:
-        faults = self.run.faults
-        start = faults[index].t - MARGIN
-        end = faults[index + 1].t - MARGIN if index + 1 < len(faults) else float("inf")
-        return start, end
+    def fault_at(self, when: float) -> int | None:
+        """The index of the last fault injected before ``when`` (less ``MARGIN``)."""
+        index = None
+        for number, run in enumerate(self.run.faults):
+            if run.t - MARGIN <= when:
+                index = number
+        return index
 
     # -- the whole run
     def execute(self) -> SystemRun:
@@ -567,11 +587,20 @@ class Driver:
         self.run.duplicated = sum(1 for n in accepted if done.get(n, 0) > 1)
         self.run.completions = sorted(min(line.t for line in self.results.dones[n])
                                       for n in done)
-        for index, run in enumerate(self.run.faults):
-            start, end = self.window_of(index)
-            mine = [n for n, t in accepted.items() if start <= t < end]
-            run.lost = sum(1 for n in mine if n not in done)
-            run.duplicated = sum(1 for n in mine if done.get(n, 0) > 1)
+        # A task run twice was in flight at the fault that made it run again: the last
+        # fault before its first run ended (a task is acknowledged as it ends). A lost
+        # task: the last fault before it was accepted.
+        for n in accepted:
+            if done.get(n, 0) > 1:
+                index = self.fault_at(min(line.t for line in self.results.dones[n]))
+                if index is not None:
+                    self.run.faults[index].duplicated += 1
+                    self.run.faults[index].duplicated_tasks.append(n)
+            elif n not in done:
+                index = self.fault_at(accepted[n] + 1.0)
+                if index is not None:
+                    self.run.faults[index].lost += 1
+                    self.run.faults[index].lost_tasks.append(n)
 
 
 def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
@@ -635,6 +664,10 @@ def details(runs: list[SystemRun]) -> str:
             parts = [f"target {f.target}"]
             if f.interrupted:
                 parts.append(f"interrupted tasks {f.interrupted}")
+            if f.lost_tasks:
+                parts.append(f"lost tasks {f.lost_tasks}")
+            if f.duplicated_tasks:
+                parts.append(f"run twice {f.duplicated_tasks}")
             if f.left_over:
                 parts.append(f"left over: {summarize(f.left_over)}")
             if f.operator and f.operator != "none needed":
@@ -669,6 +702,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds to wait at the end for every task to be done (45)")
     parser.add_argument("--stop-timeout", type=float, default=60.0,
                         help="seconds the final stop may take (60)")
+    parser.add_argument("--freeze-idle", action="store_true",
+                        help="freeze a worker whether or not it waits for a message (it "
+                        "may swallow one: see worker-freeze in the README)")
     parser.add_argument("--python-tree", action="store_true",
                         help="otp_py runs tree.py's tree instead of tree.toml")
     parser.add_argument("--json", help="write every measurement to this file")

@@ -1,29 +1,31 @@
-"""Is a Celery worker alive? Read its heartbeat file (written by ``app.Heartbeat``).
+"""Is a Celery worker up, and alive? Read its heartbeat file (written by ``app.Heartbeat``).
 
 Each worker's main process touches ``<dir>/heartbeat/<node name>`` from its event
-loop every half second, writing its pid and the time. A worker is *alive* when that
-file is fresh, or when the process that wrote it is gone (a new worker is starting
-and has not written yet: nothing to judge). It is *frozen* when the process that
-wrote the file still exists but has not touched it for ``stale`` seconds: its loop
-no longer runs (SIGSTOP, a deadlock, a blocking call in the main process).
+loop every half second, writing its pid and the time. So:
 
-:func:`alive` is the check; :func:`watch` runs it in a loop as a sidecar and kills a
-frozen worker's main process (SIGKILL), so that its supervisor restarts it. The
-sidecar is the stand-in for a liveness probe on the worker's own child spec, used
-where the installed otp_py has no probes (see tree.py).
+* a worker is *ready* when a live process wrote that file recently: its main loop
+  runs, connected to the broker (a file left by the worker it replaces names a dead
+  pid, and does not count);
+* a worker is *frozen* when the process that wrote the file still exists but has not
+  touched it for ``STALE`` seconds: its loop no longer runs (SIGSTOP, a deadlock, a
+  blocking call in the main process). It is *alive* otherwise (a file whose writer
+  is gone means a new worker is starting: nothing to judge yet).
+
+``w1`` and ``w2`` are the probe targets of the tree (``otp_py.probes.Call``):
+``examples.celery_stack.liveness:w1.alive`` is w1's liveness probe (``w1.ready`` would
+be its readiness probe; tree.toml says why the tree goes without). A probe runs in the
+supervising process, which finds the stack's directory in ``CELERY_STACK_DIR`` (the
+chaos driver and the README set it for ``otp-py run``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-STALE = 2.0  # seconds without a heartbeat that make a live worker frozen
+STALE = 2.5  # seconds without a heartbeat that make a live worker frozen
 
 
 def heartbeat(directory: str | os.PathLike[str], worker: str) -> tuple[int, float] | None:
@@ -72,20 +74,39 @@ def alive(directory: str | os.PathLike[str], worker: str, stale: float = STALE) 
     return frozen(directory, worker, stale) is None
 
 
-def watch(directory: str, workers: Sequence[str], stale: float = STALE,
-          every: float = 0.5) -> None:
-    """The sidecar: every ``every`` seconds, SIGKILL the main process of a frozen worker.
+def ready(directory: str | os.PathLike[str], worker: str, stale: float = STALE) -> bool:
+    """True once a live main process of ``worker`` has beaten within ``stale`` s."""
+    beat = heartbeat(directory, worker)
+    return beat is not None and time.time() - beat[1] <= stale and _exists(beat[0])
 
-    Killing the main process (not asking it to stop: a stopped process cannot act on
-    SIGTERM) makes it exit at once, so its supervisor sees the exit and restarts it;
-    the pool children's process group is the supervisor's to clean up.
+
+class Worker:
+    """The probe targets of one worker: ``ready`` (readiness), ``alive`` (liveness).
+
+    The stack's directory is read from ``CELERY_STACK_DIR`` at each call: a probe
+    target is named by import path in the tree file, so it cannot take arguments.
     """
-    while True:
-        for worker in workers:
-            pid = frozen(directory, worker, stale)
-            if pid is not None:
-                print(f"liveness: {worker} (pid {pid}) has not beaten for more than "
-                      f"{stale:g} s: killing it", file=sys.stderr, flush=True)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        time.sleep(every)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Worker({self.name!r})"
+
+    @staticmethod
+    def directory() -> str:
+        try:
+            return os.environ["CELERY_STACK_DIR"]
+        except KeyError:
+            raise RuntimeError("CELERY_STACK_DIR is not set for the supervisor: the "
+                               "worker probes read the heartbeat files there") from None
+
+    def ready(self) -> bool:
+        return ready(self.directory(), self.name)
+
+    def alive(self) -> bool:
+        return alive(self.directory(), self.name)
+
+
+w1 = Worker("w1")
+w2 = Worker("w2")

@@ -49,8 +49,13 @@ class System:
             out.write(f"--- chaos: start {self.generation}\n".encode())
             out.flush()
             self.process = subprocess.Popen(
-                self.argv(), cwd=self.stack.root, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                self.argv(), cwd=self.stack.root, env={**os.environ, **self.environment()},
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+    def environment(self) -> dict[str, str]:
+        """Variables for the supervisor process itself."""
+        return {}
 
     @property
     def pid(self) -> int | None:
@@ -109,12 +114,12 @@ class OtpSystem(System):
         return [sys.executable, "-m", "otp_py", "run", target, "--log-dir",
                 f"{self.stack.dir}/logs", "--socket", str(self.socket), "--view", "events"]
 
-    def start(self) -> None:
-        if self.use_python_tree:
-            os.environ.update(CELERY_STACK_DIR=self.stack.dir,
-                              CELERY_STACK_REDIS_PORT=str(self.stack.redis_port),
-                              CELERY_STACK_WEB_PORT=str(self.stack.web_port))
-        super().start()
+    def environment(self) -> dict[str, str]:
+        # the worker probes read CELERY_STACK_DIR in the supervising process; the
+        # Python tree (tree:from_env()) reads the ports too
+        return {"CELERY_STACK_DIR": self.stack.dir,
+                "CELERY_STACK_REDIS_PORT": str(self.stack.redis_port),
+                "CELERY_STACK_WEB_PORT": str(self.stack.web_port)}
 
     def request(self, message: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

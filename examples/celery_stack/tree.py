@@ -116,8 +116,11 @@ def build(stack: Stack) -> otp.SupervisorSpec:
         strategy=otp.OneForOne(),
         intensity=otp.SlidingWindow(max_restarts=10, period=30),
         children=[
-            otp.ChildSpec.command(name, stack.worker_argv(name), cwd=stack.root, env=env,
-                                  shutdown=5)
+            otp.ChildSpec.command(
+                name, stack.worker_argv(name), cwd=stack.root, env=env, shutdown=5,
+                liveness=otp.probes.Call(getattr(liveness, name).alive, interval=0.5,
+                                         failure_threshold=2),
+            )
             for name in WORKERS
         ],
     )
@@ -128,7 +131,8 @@ def build(stack: Stack) -> otp.SupervisorSpec:
         & otp.ExponentialBackoff(initial=0.1, maximum=2, jitter=0, reset_after=10),
         children=[
             otp.ChildSpec.command("redis", stack.redis_argv(),
-                                  env={"CELERY_STACK_DIR": stack.dir}, shutdown=5),
+                                  env={"CELERY_STACK_DIR": stack.dir}, shutdown=5,
+                                  readiness=otp.probes.Tcp(stack.redis_port, interval=0.05)),
             workers,
             otp.ChildSpec.command("beat", stack.beat_argv(), cwd=stack.root, env=env,
                                   shutdown=5),
@@ -140,9 +144,9 @@ def build(stack: Stack) -> otp.SupervisorSpec:
         intensity=otp.SlidingWindow(max_restarts=20, period=60),
         children=[
             celery,
-            otp.ChildSpec.command("web", stack.web_argv(), cwd=stack.root, env=env,
-                                  shutdown=5),
-            otp.ChildSpec.process("liveness", liveness.watch, args=(stack.dir, list(WORKERS))),
+            otp.ChildSpec.command(
+                "web", stack.web_argv(), cwd=stack.root, env=env, shutdown=5,
+                readiness=otp.probes.Http(f"{stack.web_url}/healthz", interval=0.2)),
         ],
     )
 
