@@ -58,6 +58,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 from examples.celery_stack.systems import OtpSystem, SupervisordSystem, System, is_helper
@@ -210,6 +211,19 @@ class Enqueuer:
             self._stop.wait(max(0.0, due - time.monotonic()))
 
 
+def web_results(url: str) -> dict[str, Any]:
+    """What the web app reports (GET /results), or {} if it does not answer."""
+    host, port = url.removeprefix("http://").split(":")
+    try:
+        connection = http.client.HTTPConnection(host, int(port), timeout=5)
+        connection.request("GET", "/results")
+        answer: dict[str, Any] = json.loads(connection.getresponse().read())
+        connection.close()
+        return answer
+    except (OSError, http.client.HTTPException, ValueError):
+        return {}
+
+
 def web_ready(url: str) -> bool:
     host, port = url.removeprefix("http://").split(":")
     try:
@@ -331,6 +345,7 @@ class SystemRun:
     final_left_over: list[str] = field(default_factory=list)
     stopped_in_time: bool = True
     completions: list[float] = field(default_factory=list)  # first completion times
+    web_results: dict[str, Any] = field(default_factory=dict)  # GET /results at the end
     notes: list[str] = field(default_factory=list)
 
 
@@ -567,6 +582,7 @@ class Driver:
                     if any(line.t > run.t for line in self.results.dones.get(n, []))]
             if run.interrupted and len(ends) == len(run.interrupted):
                 run.interrupted_done_in = max(ends) - run.t
+        self.run.web_results = web_results(self.stack.web_url)
         self.finish()
         return self.run
 
