@@ -34,6 +34,7 @@ import attrs
 from otp_py._core.decider import Decider
 from otp_py._core.intensity import IntensityPolicy, SlidingWindow
 from otp_py._core.names import MAX_NAME_LENGTH, name_problem
+from otp_py._core.notify import NOTIFY_ACCESS
 from otp_py._core.probes import Probe, check_probe
 from otp_py._core.strategies import (
     OneForAll,
@@ -79,6 +80,9 @@ DEFAULT_INTENSITY: Final = SlidingWindow(max_restarts=1, period=5.0)
 """OTP's default restart intensity: 1 restart in 5 s."""
 
 _E = TypeVar("_E", bound=enum.Enum)
+
+_NOTIFIED: Final[tuple[str, ...]] = ("command", "process")
+"""The backends whose children get a notify socket with ready=True."""
 
 
 # -- lenient converters: turn obvious spellings into values, leave the rest for the
@@ -546,13 +550,20 @@ class ChildSpec:
     * ``stop_signal`` (command): the signal that asks it to stop; default SIGTERM.
       Not SIGKILL or SIGSTOP, which cannot ask: ``shutdown=BRUTAL_KILL`` kills.
     * ``cwd``, ``env`` (command): working directory and extra environment.
-    * ``ready``: the child calls :func:`otp_py.notify_ready` when it is up; the
-      supervisor waits for it (at most ``start_timeout`` seconds) before starting
-      the next sibling.
+    * ``ready``: the child signals when it is up; the supervisor waits for it (at
+      most ``start_timeout`` seconds) before starting the next sibling. A process
+      child calls :func:`otp_py.notify_ready`; a command or process child may also
+      speak systemd's notify protocol (``READY=1`` to ``$NOTIFY_SOCKET``, see
+      :doc:`/production`), which its ``STATUS=`` and ``WATCHDOG=1`` go through too.
     * ``start_timeout``: seconds to wait for readiness; default 30; :data:`INFINITY`
       (or ``"infinity"``) waits forever. A float infinity not written INFINITY is
       refused, as the mark of an overflow or a unit mistake.
-    * ``heartbeat`` (process, thread): a :class:`Heartbeat`.
+    * ``heartbeat`` (process, thread, command with ``ready``): a :class:`Heartbeat`.
+      A command child's (and, once it sends one, a process child's) heartbeat is
+      its ``WATCHDOG=1`` pings, due within ``timeout`` (its ``WATCHDOG_USEC``).
+    * ``notify_access`` (command, process, with ``ready``): who may write to its
+      notify socket: ``"main"`` (default; its own process) or ``"all"`` (also its
+      descendants, process group and cgroup), as systemd's ``NotifyAccess``.
     * ``decider``: a :class:`~otp_py.Decider` mapping what happened (exception types,
       exit codes, signals) to what to do; default: the supervisor's, else OTP's table.
     * ``capture_stderr`` (process, command): keep the tail of its standard error for
@@ -588,6 +599,7 @@ class ChildSpec:
     ready: bool = attrs.field(default=False)
     start_timeout: float = attrs.field(default=30.0, converter=_to_infinity)
     heartbeat: Heartbeat | None = attrs.field(default=None)
+    notify_access: str = attrs.field(default="main")
     decider: Decider | None = attrs.field(default=None)
     capture_stderr: bool = attrs.field(default=True)
     name: str | None = attrs.field(default=None)
@@ -713,9 +725,15 @@ class ChildSpec:
                       "NUL", f"{name}={value}")
         if not isinstance(self.ready, bool):
             _fail(cid, "ready", "True or False", self.ready, type_error=True)
-        if self.ready and backend == "command":
-            raise _combination(cid, "ready", "command children cannot signal readiness; "
-                               "leave ready=False", backend=backend, ready=self.ready)
+        if self.notify_access not in NOTIFY_ACCESS:
+            _fail(cid, "notify_access", "one of " + ", ".join(map(repr, NOTIFY_ACCESS)),
+                  self.notify_access, type_error=not isinstance(self.notify_access, str))
+        if self.notify_access != "main" and not (self.ready and backend in _NOTIFIED):
+            raise _combination(cid, "notify_access", "only a command or process child with "
+                               "ready=True has a notify socket to open to its descendants "
+                               f"(this one: backend {backend!r}, ready={self.ready})",
+                               backend=backend, ready=self.ready,
+                               notify_access=self.notify_access)
         _check_timeout(cid, "start_timeout", self.start_timeout)
         if self.start_timeout == math.inf and self.start_timeout is not INFINITY:
             raise SpecError(cid, "start_timeout", "an infinite start_timeout (waiting for "
@@ -726,10 +744,15 @@ class ChildSpec:
             if not isinstance(self.heartbeat, Heartbeat):
                 _fail(cid, "heartbeat", "a Heartbeat(interval, timeout) or None",
                       self.heartbeat, type_error=True)
-            if backend not in ("process", "thread"):
-                raise _combination(cid, "heartbeat", f"only process and thread children "
-                                   f"answer heartbeats; this child's backend is {backend!r}",
+            if backend == "command" and not self.ready:
+                raise _combination(cid, "heartbeat", "a command child's heartbeat is the "
+                                   "WATCHDOG=1 pings of systemd's notify protocol, which "
+                                   "need its notify socket: give ready=True too",
                                    backend=backend, heartbeat=self.heartbeat)
+            if backend not in ("process", "thread", "command"):
+                raise _combination(cid, "heartbeat", f"only process, thread and command "
+                                   f"children answer heartbeats; this child's backend is "
+                                   f"{backend!r}", backend=backend, heartbeat=self.heartbeat)
 
     def _check_stop_signal(self) -> None:
         cid, value = self.id, self.stop_signal

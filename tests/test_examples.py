@@ -31,6 +31,7 @@ EXTENSION = DOCS / "_ext" / "example_output.py"
 TESTED_ELSEWHERE = {
     "quickstart.py": "tests/test_readme.py",
     "celery_pool.py": "tests/compat/test_example.py",
+    "production_server.py": "tests/notify/test_examples_systemd.py",
 }
 
 # Lines each example must print: a string is a whole line, a compiled pattern must
@@ -246,6 +247,13 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "times in a row; last: no answer within 0.5 s; restart",
         "root: started web (restart 1)",
         "web runs again in a new process: True",
+    ],
+    "production_readiness.py": [
+        "root: started server",
+        "root: started client",
+        re.compile(r"server: running, pid \d+, status: serving"),
+        re.compile(r"client: running, pid \d+, status: -"),
+        re.compile(r"the server was ready \d+\.\d s after it started"),
     ],
     "production_json_logs.py": [
         re.compile(r'\{"time": "[-\d]+T[:.\d]+Z", "level": "info", "logger": "otp_py", '

@@ -131,6 +131,11 @@ CHILD_REFUSALS = [
                  id="start-timeout-str"),
     # ready
     pytest.param(dict(ready="yes"), SpecTypeError, "ready", id="ready-not-bool"),
+    # notify_access
+    pytest.param(dict(ready=True, notify_access="exec"), SpecError, "notify_access",
+                 id="notify_access-unknown"),
+    pytest.param(dict(ready=True, notify_access=1), SpecTypeError, "notify_access",
+                 id="notify_access-not-str"),
     # heartbeat
     pytest.param(dict(heartbeat=5), SpecTypeError, "heartbeat", id="heartbeat-not-heartbeat"),
     pytest.param(dict(heartbeat=(2, 30)), SpecTypeError, "heartbeat",
@@ -196,7 +201,10 @@ BACKEND_OPTION_REFUSALS = [
     pytest.param("asyncio", dict(env={"A": "1"}), "env", id="env-asyncio"),
     pytest.param("command", dict(heartbeat=Heartbeat()), "heartbeat", id="heartbeat-command"),
     pytest.param("asyncio", dict(heartbeat=Heartbeat()), "heartbeat", id="heartbeat-asyncio"),
-    pytest.param("command", dict(ready=True), "ready", id="ready-command"),
+    pytest.param("thread", dict(ready=True, notify_access="all"), "notify_access",
+                 id="notify_access-thread"),
+    pytest.param("command", dict(notify_access="all"), "notify_access",
+                 id="notify_access-without-ready"),
     pytest.param("thread", dict(process_class=multiprocessing.Process), "process_class",
                  id="process_class-thread"),
     pytest.param("asyncio", dict(process_class=multiprocessing.Process), "process_class",
@@ -228,6 +236,13 @@ def test_backend_specific_option_is_refused_on_other_backends(
         pytest.param("thread", dict(heartbeat=Heartbeat()), id="heartbeat-thread"),
         pytest.param("thread", dict(ready=True), id="ready-thread"),
         pytest.param("asyncio", dict(ready=True), id="ready-asyncio"),
+        pytest.param("command", dict(ready=True), id="ready-command"),
+        pytest.param("command", dict(ready=True, heartbeat=Heartbeat()),
+                     id="heartbeat-command-ready"),
+        pytest.param("command", dict(ready=True, notify_access="all"),
+                     id="notify_access-command"),
+        pytest.param("process", dict(ready=True, notify_access="all"),
+                     id="notify_access-process"),
     ],
 )
 def test_backend_specific_option_is_accepted_on_its_backend(

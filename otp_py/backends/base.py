@@ -68,7 +68,7 @@ class BackendEnv:
     A plain slotted class, one per child path, cheap to build: a tree of 10,000
     children builds 10,000 of them."""
 
-    __slots__ = ("_name", "_reporter", "guardian", "loop", "output", "path")
+    __slots__ = ("_name", "_reporter", "guardian", "loop", "notify", "output", "path")
 
     def __init__(
         self,
@@ -85,6 +85,10 @@ class BackendEnv:
         # Where the output of the child's next start goes (an output.Capture), set
         # by the runtime before each start; None: not captured.
         self.output: Any = None
+        # The child's notify socket for its next start (a runtime.notify channel:
+        # environ(), attach(pid), on_ready...), set by the runtime for a child with
+        # ready=True; None: it has none.
+        self.notify: Any = None
 
     @property
     def name(self) -> str:

@@ -111,6 +111,7 @@ class ProcessRunner:
         self._sink = sink
         self._env = env
         self._ready = not spec.ready
+        self._notify = env.notify  # its notify socket (ready=True), or None
         self._reported = False
         self._stop_requested = False
         self._killed = False
@@ -135,9 +136,11 @@ class ProcessRunner:
 
     def _launch_in_cgroup(self) -> None:
         spec = self._spec
+        notify = self._notify
         options = ChildOptions(
             path=self._env.path, parent_pid=os.getpid(), heartbeat=spec.heartbeat is not None,
             cgroup=self._cgroup.procs if self._cgroup is not None else None,
+            environ=tuple(notify.environ().items()) if notify is not None else (),
         )
         method = spec.start_method or DEFAULT_START_METHOD
         # (its stdout and stderr: pipes to its log files and stderr tail, or None)
@@ -173,6 +176,9 @@ class ProcessRunner:
         loop.add_reader(parent_conn.fileno(), self._on_message)
         if spec.heartbeat is not None:
             self._heartbeat = loop.call_later(spec.heartbeat.interval, self._ping)
+        if notify is not None:  # READY=1 there is as good as notify_ready()
+            notify.on_ready = self._notified_ready
+            notify.attach(self.pid)
 
     def _fork(
         self, child_conn: Connection, options: ChildOptions, streams: ChildStreams
@@ -230,9 +236,7 @@ class ProcessRunner:
     def _handle(self, message: Any) -> None:
         kind = message[0]
         if kind == "ready":
-            if not self._ready and not self._reported:
-                self._ready = True
-                self._sink.up()
+            self._notified_ready()
         elif kind == "pong":
             self._ping_sent = None  # answered
         elif kind == "exit":
@@ -255,6 +259,11 @@ class ProcessRunner:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+    def _notified_ready(self) -> None:
+        if not self._ready and not self._reported:
+            self._ready = True
+            self._sink.up()
 
     def _forwarded(self, report: Any) -> None:
         """A report from a subtree running in this child (its paths are already the
@@ -308,6 +317,8 @@ class ProcessRunner:
             self._exit_fd = None
         if self._heartbeat is not None:
             self._heartbeat.cancel()
+        if self._notify is not None:  # (and in its notify socket)
+            self._notify.drain()
         # Whatever the child said before it died is still in the pipe.
         with contextlib.suppress(EOFError, OSError, ValueError):
             while self._conn.poll(0):
@@ -384,7 +395,8 @@ class ProcessRunner:
             self._cgroup.kill()
 
     def describe(self) -> dict[str, Any]:
-        return {"pid": self.pid}
+        facts = self._notify.describe() if self._notify is not None else {}
+        return {**facts, "pid": self.pid}
 
     # -- heartbeat
 

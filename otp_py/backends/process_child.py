@@ -49,6 +49,9 @@ class ChildOptions:
     stderr_conn: Any = None  # spawn, process classes: the same pipe, as a Connection
     stdout_conn: Any = None  # the same for fd 1, when its output is captured
     cgroup: str | None = None  # the cgroup.procs of the child's own cgroup, to enter
+    # (name, value) pairs to set in its environment: its NOTIFY_SOCKET, WATCHDOG_USEC
+    # (a process child is forked from a server, not given an environment to exec)
+    environ: tuple[tuple[str, str], ...] = ()
 
 
 def bootstrap(
@@ -76,6 +79,10 @@ def bootstrap(
         line_buffered_stdout()
     _become_group_leader()
     _die_with_parent(options.parent_pid)
+    if options.environ:
+        os.environ.update(options.environ)
+        if "WATCHDOG_USEC" in os.environ:  # (sd_watchdog_enabled(3) checks it is us)
+            os.environ["WATCHDOG_PID"] = str(os.getpid())
     send_lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:

@@ -31,6 +31,8 @@ __all__ = [
 COLUMNS: Final = ("PATH", "KIND", "STATE", "RESTARTS", "PID", "UP", "LAST EXIT")
 
 LAST_EXIT_WIDTH: Final = 60
+STATUS_WIDTH: Final = 40
+"""A notify child's STATUS= is clipped to this in the table (in full in ``status PATH``)."""
 
 
 def duration(seconds: float) -> str:
@@ -171,6 +173,8 @@ def cells(row: Node, now: float) -> tuple[str, ...]:
     state = str(row.get("state", ""))
     if row.get("note"):
         state += "*"
+    if row.get("status"):  # (a notify child's STATUS=)
+        state += f" ({_clip(printable(str(row['status'])), STATUS_WIDTH)})"
     return (str(row["path"]), kind_of(row), state, restarts, pid,
             age(row.get("started_at"), now), exit_text)
 
@@ -248,6 +252,8 @@ def child_detail(node: Node, now: float) -> list[str]:
                  + (", significant" if node.get("significant") else "")))
     state = str(node.get("state", "?"))
     spec.append(("state", state))
+    if node.get("status"):
+        spec.append(("status", printable(str(node["status"]))))
     spec.append(("pid", "-" if node.get("pid") is None else str(node["pid"])))
     spec.append(("uptime", age(node.get("started_at"), now) or "-"))
     spec.append(("restarts", "-" if node.get("restarts") is None else str(node["restarts"])))

@@ -176,7 +176,8 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
     server = None
     try:
         metrics, listener = _metrics(options, recorder)
-        async with otp.supervise(spec, on_report=listener, subreaper=True) as sup:
+        async with otp.supervise(spec, on_report=listener, subreaper=True,
+                                 notify=True) as sup:
             running.append(sup)
             if metrics is not None and options.metrics is not None:
                 server = _serve_metrics(metrics, sup, options.metrics)

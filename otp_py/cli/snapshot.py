@@ -14,7 +14,8 @@ A snapshot is plain data (dicts, lists, strings, numbers), ready for JSON: the
      "started_at": 1700000000.5, "last_exit": {"reason": "...", "at": ...,
      "outcome": "restart", "abnormal": true} | null,
      "strategy": ..., "intensity": ...,          # supervisors
-     "children": [...] | null, "note": null | "why children are not shown"}
+     "children": [...] | null, "note": null | "why children are not shown",
+     "status": "Ready to accept connections"}  # a notify child's last STATUS=, if any
 
 Times are wall-clock seconds (``time.time()``), so another process can read them.
 """
@@ -211,7 +212,14 @@ def _child_node(info: otp.ChildInfo, path: str, recorder: Recorder) -> Node:
         "last_exit": recorder.last_exit.get(path),
         "children": None,
         "note": None,
+        **_notified(info.details),
     }
+
+
+def _notified(details: Any) -> Node:
+    """What a child with a notify socket said (its ``STATUS=``), if it said it."""
+    status = details.get("status") if details else None
+    return {"status": status} if isinstance(status, str) else {}
 
 
 def exit_record(record: otp.reports.ExitRecord, offset: float) -> Node:

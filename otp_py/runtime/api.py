@@ -49,6 +49,7 @@ from otp_py.backends.zygote import IMPORTING_MAIN
 from otp_py.runtime import default_logging, reaper
 from otp_py.runtime import loop as loops
 from otp_py.runtime.guardian import Guardian
+from otp_py.runtime.systemd import Notifier
 from otp_py.runtime.tree import Listener, Tree
 from otp_py.spec import ChildSpec, SupervisorSpec, check_nested
 
@@ -581,12 +582,15 @@ def _request_stop(tree: Tree) -> None:
 
 
 async def _launch(
-    spec: Any, random: Callable[[], float] | None, on_report: Listener | None
+    spec: Any, random: Callable[[], float] | None, on_report: Listener | None,
+    notifier: Notifier | None = None,
 ) -> Tree:
     loop = asyncio.get_running_loop()
     tree = Tree(spec, loop, random=random, guardian=Guardian.shared())
     if on_report is not None:
         tree.listeners.append(on_report)
+    if notifier is not None:
+        notifier.attach(tree)
     tree.start()
     await asyncio.shield(tree.initialized)
     return tree
@@ -599,6 +603,7 @@ async def supervise(
     random: Callable[[], float] | None = None,
     on_report: Listener | None = None,
     subreaper: bool = False,
+    notify: bool = False,
 ) -> AsyncIterator[AsyncSupervisor]:
     """Run ``spec`` on the running loop for the duration of the ``async with`` block.
 
@@ -607,13 +612,19 @@ async def supervise(
     start, and on leaving the block if it gave up meanwhile. ``on_report`` sees every
     report, from the first start on. ``subreaper=True`` makes the process a child
     subreaper for the block, as :func:`run` does (``otp-py run`` uses it); not the
-    default, for the reason :func:`start` gives."""
+    default, for the reason :func:`start` gives. ``notify=True`` tells the service
+    manager named by ``$NOTIFY_SOCKET`` (systemd's ``Type=notify``) about the tree,
+    as :func:`run` does (see :mod:`otp_py.runtime.systemd`); not the default: a
+    library's tree is not the service."""
     check_tree_arguments("supervise", spec, random=random, on_report=on_report)
     _refuse_in_main_import("supervise")
     if not isinstance(subreaper, bool):
         raise TypeError(f"supervise(): subreaper must be a bool, got {subreaper!r}")
-    with reaper.reaping(asyncio.get_running_loop(), subreaper):
-        tree = await _launch(spec, random, on_report)
+    if not isinstance(notify, bool):
+        raise TypeError(f"supervise(): notify must be a bool, got {notify!r}")
+    notifier = Notifier.from_environ() if notify else None
+    with reaper.reaping(asyncio.get_running_loop(), subreaper), _closing(notifier):
+        tree = await _launch(spec, random, on_report, notifier)
         if tree.done.done():
             outcome(tree)
         handle = AsyncSupervisor(tree, tree.root.path)
@@ -639,8 +650,14 @@ def run(
     random: Callable[[], float] | None = None,
     on_report: Listener | None = None,
     subreaper: bool = True,
+    notify: bool = True,
 ) -> ExitReason:
     """Run ``spec`` until it ends, blocking the calling thread.
+
+    Under systemd (``Type=notify``: ``$NOTIFY_SOCKET`` is set) the service manager
+    is told when the tree is ready, how it is, when it stops, and gets watchdog
+    pings from the tree's loop (``notify=False`` to opt out); see
+    :doc:`/production`.
 
     For the run, the process is a child subreaper (``subreaper=False`` to opt out): a
     descendant whose parent dies (a daemon) comes back to it rather than to init, is
@@ -658,10 +675,12 @@ def run(
     _refuse_in_main_import("run")
     if not isinstance(subreaper, bool):
         raise TypeError(f"run(): subreaper must be a bool, got {subreaper!r}")
+    if not isinstance(notify, bool):
+        raise TypeError(f"run(): notify must be a bool, got {notify!r}")
     # only if the application configured no logging and listens to no reports itself
     logs = on_report is None and default_logging.install()
     try:
-        return loops.run(_run(spec, handle_signals, random, on_report, subreaper))
+        return loops.run(_run(spec, handle_signals, random, on_report, subreaper, notify))
     finally:
         default_logging.uninstall(logs)
 
@@ -672,10 +691,21 @@ async def _run(
     random: Callable[[], float] | None,
     on_report: Listener | None,
     subreaper: bool = False,
+    notify: bool = False,
 ) -> ExitReason:
     loop = asyncio.get_running_loop()
-    with reaper.reaping(loop, subreaper):
-        return await _run_tree(loop, spec, handle_signals, random, on_report)
+    notifier = Notifier.from_environ() if notify else None
+    with reaper.reaping(loop, subreaper), _closing(notifier):
+        return await _run_tree(loop, spec, handle_signals, random, on_report, notifier)
+
+
+@contextlib.contextmanager
+def _closing(notifier: Notifier | None) -> Any:
+    try:
+        yield
+    finally:
+        if notifier is not None:
+            notifier.close()
 
 
 async def _run_tree(
@@ -684,10 +714,13 @@ async def _run_tree(
     handle_signals: bool,
     random: Callable[[], float] | None,
     on_report: Listener | None,
+    notifier: Notifier | None = None,
 ) -> ExitReason:
     tree = Tree(spec, loop, random=random, guardian=Guardian.shared())
     if on_report is not None:
         tree.listeners.append(on_report)
+    if notifier is not None:
+        notifier.attach(tree)
     installed: list[signal.Signals] = []
     if handle_signals and threading.current_thread() is threading.main_thread():
 

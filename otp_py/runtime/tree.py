@@ -33,6 +33,7 @@ from otp_py._core.supervisor import SupervisorCore
 from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends.base import BackendEnv, Runner
 from otp_py.backends.reasons import from_exception
+from otp_py.runtime.notify import channel_for
 from otp_py.runtime.output import TreeOutput, inherit
 from otp_py.runtime.registry import NameRegistry
 from otp_py.spec import OutputCapture
@@ -77,7 +78,7 @@ def _someone_listens() -> bool:
 class _Sink:
     """A backend's line to the node that supervises its child."""
 
-    __slots__ = ("finished", "node", "ref", "remote", "starting")
+    __slots__ = ("finished", "node", "notify", "ref", "remote", "starting")
 
     def __init__(self, node: Node, ref: int) -> None:
         self.node = node
@@ -85,6 +86,7 @@ class _Sink:
         self.finished = False
         self.remote: tuple[str, ...] | None = None  # the path of a subtree it runs
         self.starting = False  # inside the backend's start(), on the tree's stack
+        self.notify: Any = None  # the child's notify socket (runtime/notify.py)
 
     def up(self) -> None:
         self.node.tree.post(self.node, ev.ChildUp(self.ref))
@@ -107,6 +109,8 @@ class _Sink:
             self.node.children.pop(self.ref, None)
             if self.remote is not None:
                 self.node.tree.remote.pop(self.remote, None)
+            if self.notify is not None:
+                self.notify.close()
             self.node.tree.runner_ended()
 
     def hung(self, reason: ExitReason) -> None:
@@ -253,11 +257,15 @@ class Node:
                 from otp_py.runtime.probes import watch
 
                 probed = watch(spec, sink, env, self.tree)
+            # (a subtree in a process of its own signals its start over its pipe)
+            env.notify = sink.notify = None if sink.remote else channel_for(spec, sink, env)
             runner = self.tree.backend_for(spec).start(spec, probed or sink, env)
         except Exception as exc:  # a start that raised is a failed start, not a crash
             if probed is not None:
                 probed.close()
             sink.finished = True
+            if sink.notify is not None:
+                sink.notify.close()
             self.tree.runner_ended()
             self.tree.post_soon(self, _start_result(action.ref, from_exception(exc)))
             return
@@ -322,6 +330,8 @@ class Tree:
         self.initialized: asyncio.Future[None] = loop.create_future()
         self.done: asyncio.Future[ExitReason] = loop.create_future()
         self.stop_requested = False
+        # Called when the tree is asked to stop (the systemd client's STOPPING=1).
+        self.stop_callbacks: list[Callable[[], None]] = []
         self.gave_up: rp.IntensityExceeded | None = None
         self.exit_reason: ExitReason | None = None
         self._live_runners = 0  # children whose end has not been reported yet
@@ -415,12 +425,20 @@ class Tree:
             self._watchdog.start()
 
     def request_stop(self) -> None:
-        self.stop_requested = True
+        self._stopping()
         self.post(self.root, ev.Stop())
 
     def force_kill(self) -> None:
-        self.stop_requested = True
+        self._stopping()
         self.post(self.root, ev.ForceKill())
+
+    def _stopping(self) -> None:
+        self.stop_requested = True
+        for callback in self.stop_callbacks[:]:
+            try:
+                callback()
+            except Exception:
+                logger.exception("otp_py: stop callback %r failed", callback)
 
     def root_initialized(self) -> None:
         if not self.initialized.done():

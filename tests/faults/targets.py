@@ -90,6 +90,27 @@ def command_self_deleting(script_path: str) -> list[str]:
     return [script_path]
 
 
+_READY_ONCE = """
+import os, socket, sys, time
+counter = sys.argv[1]
+runs = int(open(counter).read()) if os.path.exists(counter) else 0
+open(counter, "w").write(str(runs + 1))
+if runs:
+    time.sleep(3600)  # never ready again
+address = os.environ["NOTIFY_SOCKET"]
+with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+    sock.sendto(b"READY=1", "\\0" + address[1:])
+time.sleep(0.2)
+sys.exit(3)
+"""
+
+
+def command_ready_once(counter: str) -> list[str]:
+    """A command child (ready=True) whose first run says READY=1 over its notify
+    socket and exits with status 3; every later run never becomes ready."""
+    return [PY, "-I", "-S", "-c", _READY_ONCE, counter]  # (-I -S: a quicker start)
+
+
 def command_stubborn_logged(log: str, name: str) -> list[str]:
     """Logs ``up NAME PID`` and, on each SIGTERM, ``term NAME``; never stops by itself."""
     return [PY, COMMAND_CHILD, "stubborn", log, name]
