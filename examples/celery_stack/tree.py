@@ -86,12 +86,15 @@ class Stack:
         return {"CELERY_STACK_DIR": self.dir, "CELERY_STACK_BROKER": self.broker}
 
     # the command lines, shared with the supervisord configuration
-    def redis_argv(self) -> list[str]:
-        return ["/bin/sh", f"{self.root}/examples/celery_stack/redis-server.sh",
+    def redis_argv(self, *, notify: bool = False) -> list[str]:
+        """Redis, with an append-only file fsynced at every write (``notify``: and
+        READY=1 sent on systemd's notify socket once it accepts connections)."""
+        argv = ["/bin/sh", f"{self.root}/examples/celery_stack/redis-server.sh",
                 "--port", str(self.redis_port), "--bind", "127.0.0.1",
                 "--protected-mode", "no", "--dir", f"{self.dir}/redis",
                 "--appendonly", "yes", "--appendfsync", "always", "--save", "",
                 "--daemonize", "no"]
+        return [*argv, "--supervised", "systemd"] if notify else argv
 
     def worker_argv(self, name: str) -> list[str]:
         return [self.python, "-m", "celery", "-A", APP, "worker", "--pool=prefork", "-c",
@@ -130,9 +133,8 @@ def build(stack: Stack) -> otp.SupervisorSpec:
         intensity=otp.SlidingWindow(max_restarts=10, period=30)
         & otp.ExponentialBackoff(initial=0.1, maximum=2, jitter=0, reset_after=10),
         children=[
-            otp.ChildSpec.command("redis", stack.redis_argv(),
-                                  env={"CELERY_STACK_DIR": stack.dir}, shutdown=5,
-                                  readiness=otp.probes.Tcp(stack.redis_port, interval=0.05)),
+            otp.ChildSpec.command("redis", stack.redis_argv(notify=True),
+                                  env={"CELERY_STACK_DIR": stack.dir}, shutdown=5, ready=True),
             workers,
             otp.ChildSpec.command("beat", stack.beat_argv(), cwd=stack.root, env=env,
                                   shutdown=5),
