@@ -34,8 +34,10 @@ For each fault it measures:
   ``N/6`` seconds, and up to twice that while recovery is awaited); the next fault then
   starts from a healthy stack again.
 
-The table is printed at the end; ``--json FILE`` keeps every measurement and
-``--plot FILE.png`` draws tasks completed per second with the faults marked.
+The table is printed at the end; ``--json FILE`` keeps every measurement,
+``--plot FILE.png`` draws tasks completed per second with the faults marked, and
+``--rst FILE`` writes the table for the docs page (``report.py`` does the same from
+the JSON).
 The driver makes itself a child subreaper, so every orphan of the stack becomes its
 child: it sees them all, and kills whatever is left when it ends.
 """
@@ -50,6 +52,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -330,6 +333,7 @@ class FaultRun:
     duplicated_tasks: list[int] = field(default_factory=list)
     left_over: list[str] = field(default_factory=list)
     operator: str = ""
+    repaired_at: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -346,6 +350,7 @@ class SystemRun:
     stopped_in_time: bool = True
     completions: list[float] = field(default_factory=list)  # first completion times
     web_results: dict[str, Any] = field(default_factory=dict)  # GET /results at the end
+    load_average: tuple[float, float, float] = (0.0, 0.0, 0.0)  # when the run began
     notes: list[str] = field(default_factory=list)
 
 
@@ -523,6 +528,8 @@ class Driver:
             self.system.start()
             actions.append(f"start {self.system.name}")
         run.operator = "; ".join(actions) if actions else "none needed"
+        if actions:
+            run.repaired_at = time.time()
 
     def fault_at(self, when: float) -> int | None:
         """The index of the last fault injected before ``when`` (less ``MARGIN``)."""
@@ -538,6 +545,7 @@ class Driver:
         log(f"{system.name}: starting the stack in {self.stack.dir} "
             f"(redis :{self.stack.redis_port}, web :{self.stack.web_port})")
         self.run.t0 = time.time()
+        self.run.load_average = os.getloadavg()
         system.start()
         if not _wait(lambda: web_ready(self.stack.web_url), 90):
             raise SystemExit(f"{system.name}: the web app did not answer within 90 s")
@@ -699,6 +707,23 @@ def details(runs: list[SystemRun]) -> str:
 
 # ---------------------------------------------------------------- main
 
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    import importlib.metadata
+    import platform
+
+    versions = {}
+    for dist in ("otp_py", "celery", "kombu", "redis", "billiard", "uvicorn", "supervisor"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[dist] = importlib.metadata.version(dist)
+    redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
+                           check=False).stdout.split()
+    versions["redis-server"] = next((w.split("=")[1] for w in redis if w.startswith("v=")),
+                                    "?")
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "kernel": platform.release(), "versions": versions}
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m examples.celery_stack.chaos",
                                      description=__doc__.splitlines()[0])
@@ -725,6 +750,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="otp_py runs tree.py's tree instead of tree.toml")
     parser.add_argument("--json", help="write every measurement to this file")
     parser.add_argument("--plot", help="draw tasks completed per second to this PNG")
+    parser.add_argument("--rst", help="write the table for the docs page to this file")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directories (logs) and print them")
     args = parser.parse_args(argv)
@@ -746,6 +772,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     become_subreaper()
+    # a SIGTERM ends the run through the finally below, which kills the stack
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     runs = []
     directories = []
     try:
@@ -769,17 +797,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"kept {directory}", file=sys.stderr)
             else:
                 shutil.rmtree(directory, ignore_errors=True)
+    from examples.celery_stack import report
+
+    data = {"args": dict(vars(args)), "machine": machine(),
+            "runs": [asdict(run) for run in runs]}
     print(table(runs))
     print()
     print(details(runs))
+    print()
+    print(report.machine_line(data, runs))
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"args": {k: v for k, v in vars(args).items()},
-             "runs": [asdict(run) for run in runs]}, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps(data, indent=1) + "\n")
+    if args.rst:
+        Path(args.rst).write_text(report.rst(data))
     if args.plot:
         from examples.celery_stack.plot import plot
 
-        plot([asdict(run) for run in runs], args.plot)
+        plot(data["runs"], args.plot)
     return 0
 
 

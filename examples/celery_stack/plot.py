@@ -1,4 +1,5 @@
-"""Draw a chaos run: tasks completed per second, one panel per system, faults marked.
+"""Draw a chaos run: tasks completed per second, one panel per system, faults marked
+(red), and where the driver had to repair the stack as an operator would (dashed).
 
 ``python -m examples.celery_stack.plot RUN.json OUT.png`` (the JSON of
 ``chaos --json``); the driver calls :func:`plot` itself with ``--plot``.
@@ -50,6 +51,11 @@ def plot(runs: list[dict[str, Any]], path: str) -> None:
             axis.axvline(x, color="#c44e52", linewidth=1.2)
             axis.text(x + 0.5, top - 0.5, SHORT.get(fault["fault"], fault["fault"]),
                       fontsize=7, va="top", color="#c44e52")
+            if fault.get("repaired_at"):
+                x = fault["repaired_at"] - run["t0"]
+                axis.axvline(x, color="#555555", linewidth=1.0, linestyle="--")
+                axis.text(x + 0.5, top * 0.55, "operator", fontsize=7, color="#555555",
+                          rotation=90, va="center")
         axis.set_ylim(0, top)
         axis.set_ylabel("tasks done / s")
         axis.set_title(f"{run['system']}: {run['done']}/{run['accepted']} tasks done, "
