@@ -112,23 +112,26 @@ class Results:
         self.lines: list[Line] = []
         self.starts: dict[int, list[Line]] = defaultdict(list)
         self.dones: dict[int, list[Line]] = defaultdict(list)
+        self._offset, self._rest = 0, b""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="results", daemon=True)
         self._thread.start()
 
     def _follow(self) -> None:
-        offset, rest = 0, b""
         while not self._stop.is_set():
-            with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as file:
-                file.seek(offset)
-                data = file.read()
-                offset += len(data)
-                data, rest = rest + data, b""
-                *whole, rest = data.split(b"\n")
-                with self.lock:
-                    for raw in whole:
-                        self._add(raw.decode())
+            self.refresh()
             self._stop.wait(0.05)
+
+    def refresh(self) -> None:
+        """Read what has been appended since the last look (the thread does it every
+        50 ms; a fault is aimed after a look of its own)."""
+        with self.lock, contextlib.suppress(FileNotFoundError), open(self.path, "rb") as file:
+            file.seek(self._offset)
+            data = file.read()
+            self._offset += len(data)
+            *whole, self._rest = (self._rest + data).split(b"\n")
+            for raw in whole:
+                self._add(raw.decode())
 
     def _add(self, raw: str) -> None:
         fields = raw.split()
@@ -325,6 +328,7 @@ class FaultRun:
     t: float = 0.0
     target: str = ""
     back_in: float | None = None
+    hit: list[int] = field(default_factory=list)  # the pids the fault struck
     interrupted: list[int] = field(default_factory=list)
     interrupted_done_in: float | None = None
     lost: int = 0
@@ -404,27 +408,48 @@ class Driver:
         return False
 
     def busy_pool_child(self, timeout: float = 5.0, full: bool = False) -> Line | None:
-        """A task running right now in a pool child of a live, unfrozen worker (with
-        ``full``: of a worker whose every pool child runs one, if that comes within
-        ``timeout``; else any busy one)."""
+        """A task running right now in a pool child of a live, unfrozen worker.
+
+        With ``full``: in a worker whose two pool children both run a task started
+        recently enough to be still running when the fault lands, if that comes within
+        ``timeout``; else any busy pool child."""
+        mains = {pid for name, pid in self.programs().items() if name in WORKERS and pid}
+        mains -= self.frozen
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            mains = {pid for name, pid in self.programs().items() if name in WORKERS and pid}
+            self.results.refresh()
+            fresh_after = time.time() - (self.args.work - 0.05)
             running = [line for line in reversed(self.results.running())
-                       if line.ppid in mains - self.frozen and psutil.pid_exists(line.pid)]
+                       if line.ppid in mains and psutil.pid_exists(line.pid)]
             if full:
                 per_worker: dict[int, set[int]] = defaultdict(set)
                 for line in running:
-                    per_worker[line.ppid].add(line.pid)
+                    if line.t > fresh_after:
+                        per_worker[line.ppid].add(line.pid)
                 running = [line for line in running if len(per_worker[line.ppid]) >= 2]
             if running:
                 return running[0]
-            time.sleep(0.02)
+            time.sleep(0.01)
         return self.busy_pool_child(timeout=1.0) if full else None
 
-    def running_in(self, pids: set[int]) -> list[int]:
-        return sorted({line.n for line in self.results.running() if line.pid in pids
-                       or line.ppid in pids})
+    def hit_by(self, pids: set[int]) -> list[int]:
+        """``pids`` and their children: the processes a fault hits."""
+        hit = set(pids)
+        for pid in pids:
+            hit |= _descendants(pid)
+        return sorted(hit)
+
+    def interrupted(self, run: FaultRun) -> list[int]:
+        """The tasks running in the processes the fault hit, at the moment it hit:
+        started there before it, not done there before it (read once the run is over,
+        so that a task that ended just before the fault is not counted)."""
+        hit = set(run.hit)
+        with self.results.lock:
+            ended = {(line.n, line.pid) for line in self.results.lines
+                     if line.kind == "D" and line.t <= run.t}
+            return sorted({line.n for line in self.results.lines
+                           if line.kind == "S" and line.t < run.t and line.pid in hit
+                           and (line.n, line.pid) not in ended})
 
     # -- the faults
     def inject(self, fault: str) -> tuple[FaultRun, Callable[[], float | None]]:
@@ -442,7 +467,7 @@ class Driver:
             busy = self.busy_pool_child(full=full)
             node = busy.node if busy else "w1"
             main = programs.get(node) or 0
-            run.interrupted = self.running_in({main})
+            run.hit = self.hit_by({main})
             run.target = f"{node} main process (pid {main})"
             run.t = time.time()
             if fault == "worker-kill":
@@ -463,7 +488,7 @@ class Driver:
                 pid, main, node = busy.pid, busy.ppid, busy.node
             known = {p.pid for p in psutil.Process(main).children()} if psutil.pid_exists(
                 main) else set()
-            run.interrupted = self.running_in({pid})
+            run.hit = [pid]
             run.target = f"{node} pool child (pid {pid}, of {main})"
             run.t = time.time()
             os.kill(pid, signal.SIGKILL)
@@ -477,7 +502,6 @@ class Driver:
                              "failed starts"
             else:
                 run.target = f"redis-server (pid {redis})"
-            run.interrupted = []
             run.t = time.time()
             os.kill(redis, signal.SIGKILL)
             return run, lambda: self.both_workers_after(run.t)
@@ -585,6 +609,7 @@ class Driver:
         _wait(lambda: set(accepted) <= set(self.results.done_numbers()), args.drain)
         # the interrupted tasks: when they were done
         for run in self.run.faults:
+            run.interrupted = self.interrupted(run)
             ends = [min(line.t for line in self.results.dones[n] if line.t > run.t)
                     for n in run.interrupted
                     if any(line.t > run.t for line in self.results.dones.get(n, []))]
