@@ -52,6 +52,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -230,6 +231,16 @@ def web_results(url: str) -> dict[str, Any]:
         return {}
 
 
+def redis_answers(port: int) -> bool:
+    """Whether a Redis on ``port`` answers PING (within 0.2 s)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def web_ready(url: str) -> bool:
     host, port = url.removeprefix("http://").split(":")
     try:
@@ -328,6 +339,7 @@ class FaultRun:
     t: float = 0.0
     target: str = ""
     back_in: float | None = None
+    redis_back_in: float | None = None  # Redis faults: until it answered PING again
     hit: list[int] = field(default_factory=list)  # the pids the fault struck
     interrupted: list[int] = field(default_factory=list)
     interrupted_done_in: float | None = None
@@ -584,8 +596,12 @@ class Driver:
             self.run.faults.append(run)
             log(f"{system.name}: {fault}: {run.target}")
             start = time.monotonic()
+            watch_redis = fault in ("redis-kill", "redis-crash-loop", "supervisor-kill")
             while True:
                 elapsed = time.monotonic() - start
+                if watch_redis and run.redis_back_in is None and time.time() > run.t + 0.05 \
+                        and redis_answers(self.stack.redis_port):
+                    run.redis_back_in = time.time() - run.t
                 if run.back_in is None:
                     when = recovered()
                     if when is not None:
@@ -711,6 +727,8 @@ def details(runs: list[SystemRun]) -> str:
         out.append(f"{run.system}:")
         for f in run.faults:
             parts = [f"target {f.target}"]
+            if f.redis_back_in is not None:
+                parts.append(f"Redis answered again after {f.redis_back_in:.1f} s")
             if f.interrupted:
                 parts.append(f"interrupted tasks {f.interrupted}")
             if f.lost_tasks:
