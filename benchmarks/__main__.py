@@ -1,7 +1,7 @@
 """``python -m benchmarks``: every measurement, one table.
 
-Runs the six sections (crash detection and crash→restart per backend, in-process
-restart throughput, scale, idle cost, the core's decision cost), each interleaving
+Runs the seven sections (crash detection and crash→restart per backend, in-process
+restart throughput, scale, idle cost, the core's decision cost, Ray), each interleaving
 otp_py with its comparisons, then prints the table of medians, p99, n and ratios
 and writes it into the output directory as ``results.md`` (Markdown),
 ``results.rst.inc`` (for the docs page), ``samples.json`` (every raw sample) and
@@ -31,11 +31,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import otp_py
-from benchmarks import core_cost, crash, idle, report, scale, throughput
+from benchmarks import core_cost, crash, idle, ray_bench, report, scale, throughput
 from benchmarks.harness import CACHE, Results, log
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("crash", "throughput", "scale", "idle", "core")
+SECTIONS = ("crash", "throughput", "scale", "idle", "core", "ray")
 
 
 def _cpu_model() -> str:
@@ -120,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  else _with_install(idle.FULL, install)),
         "core": lambda: (core_cost.run(results, core_cost.QUICK, core_cost.QUICK_SIZES) if quick
                          else core_cost.run(results, core_cost.FULL)),
+        "ray": lambda: ray_bench.run(results, ray_bench.QUICK if quick else ray_bench.FULL),
     }
     began = time.monotonic()
     for section in SECTIONS:

@@ -42,7 +42,7 @@ with tempfile.TemporaryDirectory() as site, tempfile.TemporaryDirectory() as log
         start_timeout=10,  # the readiness probe must pass within 10 s
         shutdown=1,  # a stopped process ignores SIGTERM: killed after 1 s
         readiness=otp.probes.Http(url, interval=0.1),
-        liveness=otp.probes.Http(url, interval=0.5, timeout=0.5, failure_threshold=2),
+        liveness=otp.probes.Http(url, interval=0.5, timeout=1, failure_threshold=2),
     )
     tree = otp.SupervisorSpec(id="root", children=[web])
     with otp.start(tree, on_report=show) as sup:

@@ -54,20 +54,22 @@ __all__ = [
     "Heartbeat",
     "LoopWatchdog",
     "OutputCapture",
+    "RayActorTarget",
     "StartMethod",
     "SupervisorSpec",
 ]
 
-Backend = Literal["process", "command", "thread", "asyncio"]
-BACKENDS: Final[tuple[str, ...]] = ("process", "command", "thread", "asyncio")
+Backend = Literal["process", "command", "thread", "asyncio", "ray"]
+BACKENDS: Final[tuple[str, ...]] = ("process", "command", "thread", "asyncio", "ray")
 """The names of what can run a worker child."""
 
 StartMethod = Literal["forkserver", "fork", "spawn"]
 START_METHODS: Final[tuple[str, ...]] = ("forkserver", "fork", "spawn")
 
-SUPERVISOR_BACKENDS: Final[tuple[str, ...]] = ("inline", "process")
-"""A nested supervisor runs ``inline`` (same process and event loop as its parent)
-or in a ``process`` of its own."""
+SUPERVISOR_BACKENDS: Final[tuple[str, ...]] = ("inline", "process", "ray")
+"""A nested supervisor runs ``inline`` (same process and event loop as its parent),
+in a ``process`` of its own, or in a Ray actor (``ray``, with the ``otp_py[ray]``
+extra)."""
 
 _STRATEGIES: Final[Mapping[str, RestartStrategy]] = {
     s.name: s for s in (OneForOne(), OneForAll(), RestForOne(), SimpleOneForOne())
@@ -485,6 +487,10 @@ def _check_output(child_id: str, value: Any, backend: str | None) -> None:
     if not isinstance(value, OutputCapture):
         _fail(child_id, "output", "an OutputCapture(dir=..., max_bytes=..., backups=..., "
               "passthrough=...) or None", value, type_error=True)
+    if backend == "ray" and value.enabled:
+        raise SpecError(child_id, "output", "a ray child's output is Ray's (its worker's "
+                        "log files, shown by the driver when log_to_driver is on): it "
+                        "cannot be captured here; leave output unset")
     if backend in ("thread", "asyncio") and value.enabled:
         raise SpecError(child_id, "output", f"a {backend} child runs in the supervisor's "
                         "own process and shares its stdout and stderr: its output cannot "
@@ -519,6 +525,59 @@ class LoopWatchdog:
             if not -math.inf < value < math.inf or value <= 0:
                 _fail(None, field, "a positive, finite number of seconds", value)
             _check_not_absurd(None, field, value)
+
+_RAY_RESTART_OPTIONS: Final[tuple[str, ...]] = ("max_restarts", "max_task_retries")
+
+
+def _check_ray_options(owner: str, options: Any) -> dict[str, Any]:
+    """The ``ray.remote`` options of a ray child or subtree, checked for what would
+    take a decision away from otp_py (Ray's own restarts) or outlive the tree (a
+    detached actor). Ray checks the rest when the actor is created."""
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        _fail(owner, "options", "a mapping of ray.remote option names to values "
+              "(num_cpus=..., resources=..., scheduling_strategy=..., runtime_env=...)",
+              options, type_error=True)
+    made: dict[str, Any] = dict(options)
+    for name in _RAY_RESTART_OPTIONS:
+        if made.get(name, 0) != 0:
+            raise SpecError(owner, "options", f"{name}={made[name]!r}: Ray's own restarts "
+                            f"stay off (otp_py sets {name}=0) so that the supervisor's "
+                            "restart type, intensity and backoff decide; leave it out",
+                            value=made[name])
+    if made.get("lifetime") == "detached":
+        raise SpecError(owner, "options", "lifetime='detached' would let the actor outlive "
+                        "its tree (a supervised actor shares its supervisor's fate); leave "
+                        "it out", value=made["lifetime"])
+    return made
+
+
+@attrs.frozen(repr=False)
+class RayActorTarget:
+    """What a ray child runs (see :meth:`ChildSpec.ray_actor`): the actor class, the
+    name of the method that is its life, its ``ray.remote`` options, and whether it
+    is ready when its ``__init__`` returns (``ready_on="init"``) or when it calls
+    :func:`otp_py.notify_ready` (``"notify"``; only waited for with ``ready=True``).
+
+    Plain data: nothing here imports Ray (the ray backend does, when a tree starts
+    the child). The child's ``args`` and ``kwargs`` are the class's: a target's
+    signature is its class's, so they are checked where the spec is written."""
+
+    cls: type = attrs.field()
+    run: str = attrs.field(default="run")
+    options: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    ready_on: Literal["init", "notify"] = attrs.field(default="init")
+
+    @property
+    def __signature__(self) -> inspect.Signature:  # (read by inspect.signature)
+        return inspect.signature(self.cls)
+
+    def __repr__(self) -> str:
+        # (what status and the live view show as the child's target)
+        return f"ray actor {self.cls.__module__}:{self.cls.__qualname__}.{self.run}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{self.cls.__qualname__} runs as a Ray actor, started by a tree "
+                        "(ChildSpec.ray_actor); it is not called directly")
 
 
 @attrs.frozen(kw_only=True)
@@ -659,6 +718,13 @@ class ChildSpec:
                 _fail(cid, "start", "an argv without NUL characters", argv)
             object.__setattr__(self, "start", argv)
             return
+        if (backend == "ray") != isinstance(start, RayActorTarget):
+            if backend == "ray":
+                _fail(cid, "start", "a RayActorTarget: build a ray child with "
+                      "ChildSpec.ray_actor(id, cls, ...)", start, type_error=True)
+            raise _combination(cid, "backend", f"a RayActorTarget runs only as a ray child "
+                               f"(ChildSpec.ray_actor); got backend={backend!r}",
+                               backend=backend, start=start)
         if not callable(start):
             _fail(cid, "start", f"a callable to run in the {backend} backend", start,
                   type_error=True)
@@ -749,9 +815,9 @@ class ChildSpec:
                                    "WATCHDOG=1 pings of systemd's notify protocol, which "
                                    "need its notify socket: give ready=True too",
                                    backend=backend, heartbeat=self.heartbeat)
-            if backend not in ("process", "thread", "command"):
-                raise _combination(cid, "heartbeat", f"only process, thread and command "
-                                   f"children answer heartbeats; this child's backend is "
+            if backend not in ("process", "thread", "command", "ray"):
+                raise _combination(cid, "heartbeat", f"only process, thread, command and "
+                                   f"ray children answer heartbeats; this child's backend is "
                                    f"{backend!r}", backend=backend, heartbeat=self.heartbeat)
 
     def _check_stop_signal(self) -> None:
@@ -813,6 +879,44 @@ class ChildSpec:
     def command(cls, id: str, argv: str | Sequence[str], **fields: Any) -> ChildSpec:
         """An external program (argv list, or a command line split like a shell)."""
         return cls(id=id, start=argv, backend="command", **fields)
+
+    @classmethod
+    def ray_actor(cls, id: str, actor: type, args: Sequence[Any] = (),
+                  kwargs: Mapping[str, Any] | None = None, *, run: str = "run",
+                  options: Mapping[str, Any] | None = None,
+                  ready_on: Literal["init", "notify"] = "init",
+                  **fields: Any) -> ChildSpec:
+        """A Ray actor (``pip install 'otp_py[ray]'``; the tree uses the Ray
+        connection the application made with ``ray.init``): ``actor(*args, **kwargs)``
+        is created with the ``ray.remote`` ``options`` (``num_cpus``, ``resources``,
+        ``scheduling_strategy``, ``runtime_env``...) and Ray's own restarts off, then
+        its ``run`` method is called: that call is the child's life. Returning is a
+        normal exit, raising a crash, the actor dying (its worker killed, its node
+        lost) an :class:`~otp_py.backends.ray_actor.ActorDied` exit naming the node
+        and the pid. A graceful stop sets the child's stop token
+        (:func:`otp_py.wait_for_stop`, :func:`otp_py.stop_requested`) and
+        ``ray.kill`` follows after ``shutdown`` seconds.
+
+        With ``ready=True``, the child is up when ``__init__`` has returned, or, with
+        ``ready_on="notify"``, when the actor calls :func:`otp_py.notify_ready`. A
+        :class:`Heartbeat` is a method call the actor must answer within the timeout.
+        See :doc:`/howto/ray`."""
+        if not isinstance(actor, type):
+            _fail(id, "start", "a class, to run as a Ray actor", actor, type_error=True)
+        if hasattr(actor, "__ray_actor_class__") or hasattr(actor, "__ray_metadata__"):
+            raise SpecError(id, "start", f"{actor!r} is already a ray.remote class: give "
+                            "the plain class and its ray.remote options as options=...; "
+                            "otp_py makes the actor itself, with Ray's restarts off",
+                            value=actor)
+        if not isinstance(run, str) or not callable(getattr(actor, run, None)):
+            _fail(id, "run", f"the name of a method of {actor.__qualname__}, the one whose "
+                  "call is the actor's life", run, type_error=not isinstance(run, str))
+        if ready_on not in ("init", "notify"):
+            _fail(id, "ready_on", "'init' (ready when __init__ returns) or 'notify' (when "
+                  "the actor calls otp_py.notify_ready)", ready_on)
+        target = RayActorTarget(actor, run, _check_ray_options(id, options or {}), ready_on)
+        return cls(id=id, start=target, args=tuple(args), kwargs=dict(kwargs or {}),
+                   backend="ray", **fields)
 
     def with_extra_args(self, extra: Sequence[Any]) -> ChildSpec:
         """This spec with ``extra`` appended to ``args`` (simple_one_for_one).
@@ -887,6 +991,8 @@ def check_binds(spec: ChildSpec, *, partial: bool) -> None:
 
 
 def _infer_backend(start: Any) -> str:
+    if isinstance(start, RayActorTarget):
+        return "ray"
     if _is_async_callable(start):
         return "asyncio"
     if isinstance(start, str | list | tuple):
@@ -909,9 +1015,10 @@ class SupervisorSpec:
     * ``auto_shutdown``: :class:`AutoShutdown`, default never.
     * ``restart``, ``shutdown`` (default :data:`INFINITY`, as OTP), ``significant``:
       how its parent treats it, as for any child.
-    * ``backend``: ``"inline"`` (default: on its parent's event loop) or
-      ``"process"`` (a subtree in its own OS process). A tree's root runs in the
-      process that runs the tree: ``run``, ``start``, ``supervise`` and
+    * ``backend``: ``"inline"`` (default: on its parent's event loop),
+      ``"process"`` (a subtree in its own OS process) or ``"ray"`` (a subtree in a
+      Ray actor, wherever the cluster places it; the ``otp_py[ray]`` extra). A
+      tree's root runs in the process that runs the tree: ``run``, ``start``, ``supervise`` and
       ``simulate`` refuse a root with ``backend="process"``.
     * ``decider``: the default :class:`~otp_py.Decider` of its children.
     * ``watchdog``: a :class:`LoopWatchdog` for the event loop of the tree this spec
@@ -923,6 +1030,10 @@ class SupervisorSpec:
     * ``name``: a name unique across the whole tree, as for a :class:`ChildSpec`.
     * ``output``: an :class:`OutputCapture` for the process and command children
       below it (inherited, field by field, by nested supervisors and children).
+    * ``options`` (``backend="ray"``): the ``ray.remote`` options of the actor that
+      hosts the subtree (``num_cpus``, ``resources``, ``scheduling_strategy``...):
+      the whole subtree runs in that actor, its children local to its node (see
+      :doc:`/howto/ray`).
     """
 
     is_supervisor: ClassVar[bool] = True
@@ -945,6 +1056,8 @@ class SupervisorSpec:
     max_children: int | None = attrs.field(default=None)
     name: str | None = attrs.field(default=None)
     output: OutputCapture | None = attrs.field(default=None)
+    options: Mapping[str, Any] | None = attrs.field(default=None, converter=_to_dict,
+                                                    hash=False)
 
     def __attrs_post_init__(self) -> None:
         _check_id(self.id, "supervisor")
@@ -967,8 +1080,15 @@ class SupervisorSpec:
         _check_shutdown(sid, self.shutdown)
         _check_significant(sid, self.significant, self.restart)
         if self.backend not in SUPERVISOR_BACKENDS:
-            _fail(sid, "backend", "'inline' or 'process'", self.backend,
+            _fail(sid, "backend", "'inline', 'process' or 'ray'", self.backend,
                   type_error=not isinstance(self.backend, str))
+        if self.options is not None:
+            if self.backend != "ray":
+                raise _combination(sid, "options", "options are the ray.remote options of "
+                                   "a subtree hosted in a Ray actor (backend='ray'); this "
+                                   f"supervisor's backend is {self.backend!r}",
+                                   backend=self.backend, options=self.options)
+            object.__setattr__(self, "options", _check_ray_options(sid, self.options))
         if self.backend == "process":
             try:  # it travels to its process whole
                 pickle.dumps(self)

@@ -20,7 +20,7 @@ def test_readme_example_is_the_quickstart_file() -> None:
 def test_readme_commands_are_the_ones_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    test_command = "python -m pip install -e '.[test]' && python -m pytest"
+    test_command = "python -m pip install -e '.[test,ray]' && python -m pytest"
     assert test_command in readme
     assert test_command in ci
 

@@ -31,6 +31,7 @@ __all__ = [
     "ChildDown",
     "ChildHung",
     "ChildIgnored",
+    "ChildStartExtended",
     "ChildStartFailed",
     "ChildUp",
     "CountChildren",
@@ -88,6 +89,16 @@ class ChildStartFailed(Event):
 
     ref: int
     reason: ExitReason
+
+
+@attrs.define(slots=True)
+class ChildStartExtended(Event):
+    """The child starting as ``ref`` asks for more time (systemd's
+    ``EXTEND_TIMEOUT_USEC=``): its start timeout now ends no sooner than ``seconds``
+    from now (never sooner than it would have). Ignored once it is up."""
+
+    ref: int
+    seconds: float
 
 
 @attrs.define(slots=True)

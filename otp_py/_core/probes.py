@@ -165,8 +165,9 @@ class Exec(Probe):
 
     ``argv`` is a list of strings, or one command line split like a shell would (no
     shell runs it: give ``["sh", "-c", "..."]`` for pipes). It runs in a process group
-    of its own with no standard input and its output discarded; at the timeout, or
-    when the child stops meanwhile, the whole group is killed (SIGKILL) and reaped."""
+    of its own with no standard input; the last line it writes (standard output or
+    error) is shown with its exit status. At the timeout, or when the child stops
+    meanwhile, the whole group is killed (SIGKILL) and reaped."""
 
     argv: tuple[str, ...] = attrs.field(converter=_to_argv)
 

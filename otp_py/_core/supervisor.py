@@ -234,6 +234,7 @@ class _Siblings:
 class _AwaitStart:
     ref: int
     timer: int | None
+    deadline: float = math.inf  # when the timer fires (moved by ChildStartExtended)
 
 
 @attrs.define(slots=True)
@@ -332,6 +333,8 @@ class SupervisorCore:
             self._after_exit(event)
         elif isinstance(event, ev.ForceKill):
             self._force_kill()
+        elif isinstance(event, ev.ChildStartExtended):
+            self._extend_start(event)
         elif self._job is not None:
             if self._accepts(event):
                 self._advance(event)
@@ -355,6 +358,23 @@ class SupervisorCore:
                 return event.ref in wait.refs
             return isinstance(event, ev.TimerFired) and event.token == wait.timer
         return False
+
+    def _extend_start(self, event: ev.ChildStartExtended) -> None:
+        """Move the start timeout of the child starting as ``event.ref`` to no
+        sooner than ``event.seconds`` from now (a later deadline only)."""
+        wait = self._wait
+        if not (isinstance(wait, _AwaitStart) and wait.ref == event.ref
+                and wait.timer is not None):
+            return  # not starting (any more), or no timeout to move
+        seconds = event.seconds
+        if not (isinstance(seconds, int | float) and math.isfinite(seconds)):
+            return
+        deadline = self._now + seconds
+        if deadline <= wait.deadline:
+            return
+        self._outbox.append(ev.CancelTimer(wait.timer))
+        wait.timer = self._new_timer(seconds)
+        wait.deadline = deadline
 
     def _defer(self, event: ev.Event) -> None:
         if isinstance(event, ev.ChildDown):
@@ -472,7 +492,10 @@ class SupervisorCore:
             timer = self._new_timer(timeout)
         if self._force:
             self._outbox.append(ev.KillChild(ref, child.id))
-        event = yield _AwaitStart(ref, timer)
+        deadline = self._now + float(timeout) if timer is not None else math.inf  # type: ignore[arg-type]
+        waiting = _AwaitStart(ref, timer, deadline)
+        event = yield waiting
+        timer = waiting.timer  # (a ChildStartExtended may have replaced it)
         if isinstance(event, ev.ChildUp):
             if timer is not None:
                 self._outbox.append(ev.CancelTimer(timer))
@@ -542,7 +565,7 @@ class SupervisorCore:
         pending = self._pending_downs.pop(ref, None)
         if pending is not None:
             if report:
-                self._record_exit(child, pending.reason, outcome="")
+                self._report_pending_down(child, pending.reason)
             self._forget_ref(child)
             return pending.reason
         child.state = STOPPING
@@ -590,7 +613,7 @@ class SupervisorCore:
                 continue
             pending = self._pending_downs.pop(ref, None)
             if pending is not None:
-                self._record_exit(child, pending.reason, outcome="")
+                self._report_pending_down(child, pending.reason)
                 self._forget_ref(child)
                 continue
             child.state = STOPPING
@@ -624,6 +647,16 @@ class SupervisorCore:
             )
         if timer is not None:
             self._outbox.append(ev.CancelTimer(timer))
+
+    def _report_pending_down(self, child: _Child, reason: ExitReason) -> None:
+        """Report a child that ended before its stop was reached: an exit of its own,
+        unless a forced kill (which kills every child at once) ended it, when its
+        supervisor terminated it as surely as if its turn had come first."""
+        if self._force:
+            self._emit(rp.ChildTerminated, child_id=child.id, reason=reason,
+                       is_supervisor=child.spec.is_supervisor)
+        else:
+            self._record_exit(child, reason, outcome="")
 
     def _forget_ref(self, child: _Child) -> None:
         if child.ref is not None:

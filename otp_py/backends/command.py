@@ -53,6 +53,7 @@ class CommandRunner:
         self._ready = self._notify is None
         self._main_pid: int | None = None  # MAINPID=: the daemon it forked
         self._main_pidfd: int | None = None
+        self._watched_main: int | None = None  # its group, given to the guardian
         environment = None
         if spec.env or self._notify is not None:
             environment = {**os.environ, **(spec.env or {})}
@@ -114,6 +115,14 @@ class CommandRunner:
                 self._env.loop.remove_reader(self._main_pidfd)
             os.close(self._main_pidfd)
         self._main_pid, self._main_pidfd = pid, pidfd
+        guardian = self._env.guardian
+        if guardian is not None and self._watched_main is not None:
+            guardian.unwatch(self._watched_main)
+            self._watched_main = None
+        with contextlib.suppress(OSError):  # a daemon leading a group of its own
+            if guardian is not None and pid != self.pid and os.getpgid(pid) == pid:
+                guardian.watch(pid)  # dies with the supervisor, as the child's group
+                self._watched_main = pid
         return True
 
     def _on_exit(self) -> None:
@@ -153,6 +162,8 @@ class CommandRunner:
         containment.release_cgroup(self._env.guardian, self._cgroup)
         if self._env.guardian is not None:
             self._env.guardian.unwatch(self.pid)
+            if self._watched_main is not None:
+                self._env.guardian.unwatch(self._watched_main)
         self._reported = True
         stop_signal = int(self._stop_signal)
         if (

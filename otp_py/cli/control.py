@@ -199,9 +199,13 @@ class ControlServer:
 
     :meth:`bind` before the tree starts (so a second ``otp-py run`` on the same socket
     fails before starting anything), :meth:`serve` once it is up, :meth:`close` at the
-    end (the socket file is removed)."""
+    end (the socket file is removed).
 
-    def __init__(self, path: Path, *, private_dir: bool) -> None:
+    With ``path`` None there is no socket: :meth:`attach` it to a tree and only
+    :meth:`dispatch` answers (the web observer asks it, so that its buttons make
+    exactly the calls ``otp-py ctl`` makes)."""
+
+    def __init__(self, path: Path | None, *, private_dir: bool = False) -> None:
         self.path = path
         self._private_dir = private_dir
         self._sock: socket.socket | None = None
@@ -219,6 +223,8 @@ class ControlServer:
         """Create and listen on the socket (0600). Raises :class:`CliError` if another
         tree listens there, or the path is something else."""
         path = self.path
+        if path is None:
+            raise ValueError("a ControlServer without a path has no socket to bind")
         if self._private_dir:
             _private_dir(path.parent)
         if len(os.fsencode(path)) >= 108:
@@ -242,6 +248,7 @@ class ControlServer:
 
     def _clear_stale(self) -> None:
         path = self.path
+        assert path is not None
         try:
             info = os.lstat(path)
         except FileNotFoundError:
@@ -286,12 +293,25 @@ class ControlServer:
         it), returning the answer's lines, or raises with why nothing changed (an
         exception with ``lines``); None: the tree cannot be reloaded."""
         assert self._sock is not None, "bind() first"
+        self.attach(sup, spec, recorder, request_stop, reload=reload)
+        self._server = await asyncio.start_unix_server(
+            self._handle, sock=self._sock, limit=REQUEST_LIMIT, backlog=BACKLOG)
+
+    def attach(
+        self,
+        sup: otp.AsyncSupervisor,
+        spec: otp.SupervisorSpec,
+        recorder: Recorder,
+        request_stop: Callable[[], None],
+        *,
+        reload: Callable[[bool], Awaitable[list[str]]] | None = None,
+    ) -> None:
+        """Answer :meth:`dispatch` about the tree ``sup`` from now on (as :meth:`serve`
+        does, without listening on the socket)."""
         self._sup, self._spec, self._recorder = sup, spec, recorder
         self._request_stop = request_stop
         self._reload = reload
         self._started = time.time()
-        self._server = await asyncio.start_unix_server(
-            self._handle, sock=self._sock, limit=REQUEST_LIMIT, backlog=BACKLOG)
 
     def replace_spec(self, spec: otp.SupervisorSpec) -> None:
         """The tree now runs ``spec`` (after a reload): answer about it."""
@@ -310,7 +330,8 @@ class ControlServer:
             self._sock.close()
         self._sock = None
         try:
-            if self._inode is not None and os.stat(self.path).st_ino == self._inode:
+            if self.path is not None and self._inode is not None and \
+                    os.stat(self.path).st_ino == self._inode:
                 os.unlink(self.path)
         except OSError:
             pass
@@ -409,7 +430,8 @@ class ControlServer:
     def _info(self) -> dict[str, Any]:
         sup, spec, recorder = self._tree
         started = recorder.started_at.get(spec.id, self._started)
-        return {"id": spec.id, "pid": os.getpid(), "socket": os.fspath(self.path),
+        return {"id": spec.id, "pid": os.getpid(),
+                "socket": os.fspath(self.path) if self.path is not None else None,
                 "started_at": started, "running": sup.running,
                 "log_dir": _log_dir(spec)}
 

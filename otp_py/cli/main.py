@@ -80,6 +80,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics", type=_address, metavar="HOST:PORT",
                         help="serve Prometheus metrics at http://HOST:PORT/metrics (port 0: "
                              "any free port; needs pip install 'otp_py[metrics]')")
+    parser.add_argument("--web", type=_address, metavar="HOST:PORT",
+                        help="serve the web observer (the live tree, its history and "
+                             "buttons) at http://HOST:PORT/ (port 0: any free port; loopback "
+                             "only unless --web-allow-remote; needs pip install "
+                             "'otp_py[web]')")
+    parser.add_argument("--web-allow-remote", action="store_true",
+                        help="let --web bind a non-loopback address; every request must then "
+                             "carry a token, made and printed at start")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
                         help="json: each event as one JSON object a line on stdout, notes "
                              "likewise on stderr, no tree table (overrides --view)")
@@ -281,6 +289,7 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
     from otp_py.cli.runner import RunOptions, run_tree
     from otp_py.cli.view import View, make_view
 
+    web = _web_address(args)
     spec, log_dir = _with_capture(spec, args)
     server = None
     if not args.no_control:
@@ -307,9 +316,29 @@ def _run(spec: otp.SupervisorSpec, args: argparse.Namespace,
     if log_dir is not None:
         view.note(f"logs in {log_dir} ({PROG} logs PATH [-f])")
     options = RunOptions(duration=args.duration, interval=args.interval, control=server,
-                         source=source, metrics=args.metrics,
+                         source=source, metrics=args.metrics, web=web,
+                         web_remote=args.web_allow_remote,
                          prepare=lambda new: _with_capture(new, args)[0])
     return run_tree(spec, view, options)
+
+
+def _web_address(args: argparse.Namespace) -> tuple[str, int] | None:
+    """Where ``--web`` serves the observer, checked before anything starts: the
+    extra is installed, and a non-loopback address was allowed explicitly."""
+    if args.web is None:
+        if args.web_allow_remote:
+            raise CliError("--web-allow-remote goes with --web HOST:PORT", code=EXIT_USAGE)
+        return None
+    try:
+        from otp_py.web import is_loopback
+    except ImportError as exc:
+        raise CliError(f"--web: {exc}", code=EXIT_USAGE) from None
+    host, port = args.web
+    if not is_loopback(host) and not args.web_allow_remote:
+        raise CliError(f"--web {host}:{port}: {host} is not a loopback address, and the page "
+                       "can stop children; add --web-allow-remote to serve it there (every "
+                       "request will then need a token, printed at start)", code=EXIT_USAGE)
+    return host, port
 
 
 def _with_capture(spec: otp.SupervisorSpec,

@@ -165,6 +165,8 @@ def cells(row: Node, now: float) -> tuple[str, ...]:
                 "", "", "", "")
     restarts = "-" if row.get("restarts") is None else str(row["restarts"])
     pid = "" if row.get("pid") is None else str(row["pid"])
+    if row.get("node"):  # a Ray actor: its worker's pid on its node
+        pid = f"{row.get('worker_pid') or '?'}@{str(row['node'])[:8]}"
     last = row.get("last_exit")
     exit_text = ""
     if last:
@@ -255,6 +257,9 @@ def child_detail(node: Node, now: float) -> list[str]:
     if node.get("status"):
         spec.append(("status", printable(str(node["status"]))))
     spec.append(("pid", "-" if node.get("pid") is None else str(node["pid"])))
+    if node.get("node"):  # a Ray actor: where it runs
+        spec.append(("ray node", f"{node['node']} ({node.get('node_ip') or '?'}), "
+                     f"worker pid {node.get('worker_pid') or '?'}"))
     spec.append(("uptime", age(node.get("started_at"), now) or "-"))
     spec.append(("restarts", "-" if node.get("restarts") is None else str(node["restarts"])))
     for role, probe in (node.get("probes") or {}).items():

@@ -73,6 +73,10 @@ class RunOptions:
     ``MODULE:ATTR`` the tree came from (which it refuses); None: not reloadable."""
     metrics: tuple[str, int] | None = None
     """Where to serve Prometheus metrics (None: nowhere)."""
+    web: tuple[str, int] | None = None
+    """Where to serve the web observer (None: nowhere)."""
+    web_remote: bool = False
+    """Whether ``web`` may be a non-loopback address (a token is then required)."""
     prepare: Callable[[otp.SupervisorSpec], otp.SupervisorSpec] | None = None
     """What the command line did to the tree it loaded (its output capture, say), done
     again to a tree a reload loads, so that a reload compares like with like."""
@@ -121,6 +125,7 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
 
     dumps: set[asyncio.Task[None]] = set()
     running: list[otp.AsyncSupervisor] = []
+    webs: list[Any] = []  # the web observer, once it serves
     declared = [spec]  # the declaration the tree runs now (a reload replaces it)
 
     async def reload(dry_run: bool) -> list[str]:
@@ -137,6 +142,8 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
             declared[0] = new
             if control is not None:
                 control.replace_spec(new)
+            for web in webs:
+                web.replace_spec(new)
         return describe(plan, options.source, dry_run=dry_run)
 
     async def reload_on_hangup() -> None:
@@ -187,6 +194,8 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
                 await control.serve(sup, spec, recorder, lambda: request_stop("ctl stop"),
                                     reload=reload)
                 view.note(f"control socket {control.path} (otp-py status, otp-py ctl)")
+            if options.web is not None:
+                webs.append(await _serve_web(sup, spec, recorder, control, options, view))
             watcher = asyncio.create_task(_watch(sup, declared, recorder, view, wake, options))
             try:
                 reason = await _until_done(sup, spec.id, stop, options, view)
@@ -197,6 +206,8 @@ async def _run(spec: otp.SupervisorSpec, view: View, options: RunOptions) -> int
     except otp.SupervisorExitError as exc:  # gave up, or failed to start
         raise CliError(str(exc).splitlines()[0], code=EXIT_FAILED) from None
     finally:
+        for web in webs:
+            await web.close()
         if server is not None:
             server.close()
         if control is not None:
@@ -243,6 +254,30 @@ def _serve_metrics(metrics: Any, sup: otp.AsyncSupervisor, where: tuple[str, int
     except OSError as exc:
         raise CliError(f"cannot serve metrics on {where[0]}:{where[1]}: {exc.strerror or exc}",
                        code=EXIT_USAGE) from None
+
+
+async def _serve_web(sup: otp.AsyncSupervisor, spec: otp.SupervisorSpec, recorder: Recorder,
+                     control: ControlServer | None, options: RunOptions, view: View) -> Any:
+    """Serve the web observer (:mod:`otp_py.web`) on the tree's loop; print its
+    address (with its token, when one is needed)."""
+    try:
+        from otp_py.web import serve_web
+    except ImportError as exc:
+        raise CliError(f"--web: {exc}", code=EXIT_USAGE) from None
+    assert options.web is not None
+    host, port = options.web
+    try:
+        observer, url = await serve_web(sup, spec, host, port, allow_remote=options.web_remote,
+                                        recorder=recorder, control=control)
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise CliError(f"cannot serve the web observer on {host}:{port}: {why}",
+                       code=EXIT_USAGE) from None
+    view.note(f"web observer at {url}")
+    if observer.token is not None:
+        view.note("the web observer needs the token in that address on every request; "
+                  "keep it secret")
+    return observer
 
 
 async def _until_done(sup: otp.AsyncSupervisor, tree_id: str, stop: asyncio.Event,

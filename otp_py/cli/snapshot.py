@@ -213,7 +213,17 @@ def _child_node(info: otp.ChildInfo, path: str, recorder: Recorder) -> Node:
         "children": None,
         "note": None,
         **_notified(info.details),
+        **_ray_node(info.details),
     }
+
+
+def _ray_node(details: Any) -> Node:
+    """Where a ray child's actor (or a Ray-hosted subtree's) runs, if it is one."""
+    node = details.get("node_id") if details else None
+    if not isinstance(node, str) or not node:
+        return {}
+    return {"node": node, "node_ip": details.get("node_ip"),
+            "worker_pid": details.get("worker_pid")}
 
 
 def _notified(details: Any) -> Node:

@@ -16,8 +16,9 @@ systemd's ``Type=notify`` (``redis-server --supervised systemd``, anything calli
   ``WATCHDOG=trigger`` is a hang at once, ``WATCHDOG_USEC=`` a new timeout;
 * ``MAINPID=`` (command children): a forking daemon's real pid becomes the child's
   pid: it is what is watched, stopped and shown;
-* ``STOPPING=1``, ``RELOADING=1``, ``ERRNO=`` and ``EXTEND_TIMEOUT_USEC=`` are kept
-  and shown.
+* ``EXTEND_TIMEOUT_USEC=`` before ``READY=1``: the start timeout ends no sooner
+  than that from now (the core moves its timer; systemd's rule);
+* ``STOPPING=1``, ``RELOADING=1`` and ``ERRNO=`` are kept and shown.
 
 Who may write: the kernel attaches the sender's credentials to each datagram
 (``SO_PASSCRED``), and only the child's main process is heard, unless its spec
@@ -234,6 +235,8 @@ class NotifyChannel:
             self.errno = message.errno
         if message.extend_timeout_usec is not None:
             self.extend_timeout_usec = message.extend_timeout_usec
+            if not self.ready and not message.ready:  # more time to get ready
+                self._sink.extend_start(message.extend_timeout_usec / _USEC)
         if message.reloading:
             self.reloading = True
         if message.stopping:

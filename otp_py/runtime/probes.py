@@ -14,7 +14,8 @@ is a task on the loop, bounded by the probe's ``timeout``:
 * ``Tcp``, ``Http``: asyncio streams (a connect; for HTTP one request and the status
   line of the answer), closed at the end of the attempt whatever happens.
 * ``Exec``: :class:`subprocess.Popen` in a process group of its own, its end seen
-  through a pidfd registered with the loop (as the command backend does); overrun or
+  through a pidfd registered with the loop (as the command backend does), its output
+  read from a pipe as it comes (the last line completes the result); overrun or
   abandoned, the group is SIGKILLed, and the process is reaped when its pidfd says
   it has ended.
 * ``Call``: an ``async def`` function is awaited in the task; a plain function runs
@@ -82,19 +83,72 @@ class _ExecAttempt:
 
     Its pid is held by a :class:`subprocess.Popen` until it is reaped (so that the
     tree's child subreaper, if any, leaves it alone: see :mod:`otp_py.runtime.reaper`).
-    """
+    Its standard output and error go to one pipe, read without blocking as they come;
+    the end of what it wrote (:attr:`said`) completes the result's detail."""
+
+    KEEP = 1024  # bytes of its output kept
 
     def __init__(self, argv: tuple[str, ...], loop: asyncio.AbstractEventLoop,
-                 hold: Callable[[], None], release: Callable[[], None]) -> None:
+                 guardian: Any, hold: Callable[[], None], release: Callable[[], None]
+                 ) -> None:
         self._loop = loop
+        self._guardian = guardian
         self._release = release
         self.done: asyncio.Future[int] = loop.create_future()
-        self._process = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, process_group=0, close_fds=True)
+        self._output = b""
+        read_end, write_end = os.pipe()
+        try:
+            self._process = subprocess.Popen(
+                list(argv), stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end,
+                process_group=0, close_fds=True)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        pid = self._process.pid
+        try:
+            self._pidfd: int | None = os.pidfd_open(pid)
+        except OSError:  # (out of descriptors): it cannot be watched, so it does not run
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            self._process.wait()
+            os.close(read_end)
+            raise
+        os.set_blocking(read_end, False)
+        self._pipe: int | None = read_end
         hold()
-        self._pidfd: int | None = os.pidfd_open(self._process.pid)
+        if guardian is not None:  # killed with its group if the supervisor dies
+            guardian.watch(pid)
+        loop.add_reader(read_end, self._read)
         loop.add_reader(self._pidfd, self._ended)
+
+    def _read(self) -> None:
+        while self._pipe is not None:
+            try:
+                chunk = os.read(self._pipe, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:  # every writer has gone
+                self._close_pipe()
+                return
+            self._output = (self._output + chunk)[-self.KEEP:]
+
+    def _close_pipe(self) -> None:
+        if self._pipe is not None:
+            self._loop.remove_reader(self._pipe)
+            os.close(self._pipe)
+            self._pipe = None
+
+    @property
+    def said(self) -> str:
+        """The last line it wrote, cut to 200 characters ("" if it wrote nothing)."""
+        lines = self._output.decode("utf-8", "replace").splitlines()
+        last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+        last = "".join(c if c.isprintable() else "?" for c in last)
+        return last if len(last) <= 200 else last[:197] + "..."
 
     def _ended(self) -> None:
         if self._pidfd is None:
@@ -105,6 +159,10 @@ class _ExecAttempt:
         returncode = self._process.wait()  # (it has ended: this does not block)
         with contextlib.suppress(OSError):  # what it left in its group goes with it
             os.killpg(self._process.pid, signal.SIGKILL)
+        self._read()  # what it wrote before it ended
+        self._close_pipe()  # (a descendant elsewhere may hold it: not waited for)
+        if self._guardian is not None:
+            self._guardian.unwatch(self._process.pid)
         self._release()
         if not self.done.done():
             self.done.set_result(returncode)
@@ -127,12 +185,14 @@ def _exit_detail(returncode: int) -> str:
 
 
 async def _run_exec(probe: Exec, prober: _Prober) -> tuple[bool, str]:
-    attempt = _ExecAttempt(probe.argv, prober.loop, prober.hold, prober.release)
+    attempt = _ExecAttempt(probe.argv, prober.loop, prober.owner.guardian, prober.hold,
+                           prober.release)
     try:
         returncode = await asyncio.shield(attempt.done)
     finally:
         attempt.kill()  # (a no-op once it has ended; at a timeout or a stop, the kill)
-    return returncode == 0, _exit_detail(returncode)
+    said = attempt.said
+    return returncode == 0, _exit_detail(returncode) + (f": {said}" if said else "")
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
@@ -225,7 +285,7 @@ class _CallPool:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
-        self._idle = 0
+        self._jobs_out = 0  # submitted and not finished (queued or running)
         self._users = 0
 
     @classmethod
@@ -248,12 +308,11 @@ class _CallPool:
         future: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
         self._jobs.put((func, future))
         with self._lock:
-            if self._idle == 0 and self._threads < self.SIZE:
+            self._jobs_out += 1
+            if self._jobs_out > self._threads and self._threads < self.SIZE:
                 self._threads += 1
                 threading.Thread(target=self._work, name="otp_py-probe-call",
                                  daemon=True).start()
-            else:
-                self._idle -= 1
         return future
 
     def _work(self) -> None:
@@ -267,7 +326,7 @@ class _CallPool:
             except BaseException as exc:  # (SystemExit too: the future must be settled)
                 outcome = (False, _failure(exc))
             with self._lock:
-                self._idle += 1
+                self._jobs_out -= 1
             with contextlib.suppress(RuntimeError):  # (the loop has closed meanwhile)
                 self._loop.call_soon_threadsafe(_settle, future, outcome)
 
@@ -381,6 +440,7 @@ class ProbedChild:
         self.loop = env.loop
         self.tree = tree
         self.name = env.name
+        self.guardian = env.guardian
         self._runner: Runner | None = None
         self._up = False  # told the supervisor
         self._ended = False
@@ -411,6 +471,8 @@ class ProbedChild:
             self._liveness.start()
 
     def _readiness_verdict(self, step: ProbeStep) -> None:
+        if self._readiness is not None:
+            self._readiness.close()  # its job is done (its tracker stays, for status)
         if step.verdict == READY and not self._ended:
             self._ready()
 

@@ -206,14 +206,24 @@ class Notifier:
         self.send(f"EXTEND_TIMEOUT_USEC={int(2 * EXTEND_EVERY * 1_000_000)}")
 
     def _every(self, name: str, interval: float, action: Callable[[], Any]) -> None:
+        """Run ``action`` every ``interval`` seconds on the loop, on a fixed grid (a
+        late tick does not push the later ones back; ticks missed while the loop
+        was blocked are not made up: one is run, at once)."""
+        due = self._loop.time() + interval
+
         def tick() -> None:
+            nonlocal due
             if name not in self._timers:
                 return
             action()
+            now = self._loop.time()
+            due += interval
+            if due <= now:
+                due = now + interval
             if name in self._timers:
-                self._timers[name] = self._loop.call_later(interval, tick)
+                self._timers[name] = self._loop.call_at(due, tick)
 
-        self._timers[name] = self._loop.call_later(interval, tick)
+        self._timers[name] = self._loop.call_at(due, tick)
 
     def _on_report(self, report: rp.Report) -> None:
         kind = type(report)

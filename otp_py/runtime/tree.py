@@ -116,6 +116,10 @@ class _Sink:
     def hung(self, reason: ExitReason) -> None:
         self.node.tree.post(self.node, ev.ChildHung(self.ref, reason))
 
+    def extend_start(self, seconds: float) -> None:
+        """The starting child asks for more time (``EXTEND_TIMEOUT_USEC=``)."""
+        self.node.tree.post(self.node, ev.ChildStartExtended(self.ref, seconds))
+
     def report(self, report: rp.Report) -> None:
         self.node.tree.deliver(report)
 
@@ -246,7 +250,12 @@ class Node:
         sink.starting = True
         probed: Any = None  # (runtime/probes.py: between the backend and the sink)
         try:
-            if spec.is_supervisor:  # a subtree in a process of its own
+            if spec.is_supervisor and spec.backend == "ray":  # a subtree in a Ray actor
+                from otp_py.runtime.ray_host import as_ray_child
+
+                spec = as_ray_child(spec, self.output)
+                sink.remote = path
+            elif spec.is_supervisor:  # a subtree in a process of its own
                 from otp_py.runtime.subtree import as_process_child
 
                 spec = as_process_child(spec, self.output)
@@ -552,6 +561,7 @@ _BACKEND_MODULES = {
     "thread": "otp_py.backends.thread",
     "process": "otp_py.backends.process",
     "command": "otp_py.backends.command",
+    "ray": "otp_py.backends.ray_actor",  # (needs the otp_py[ray] extra)
 }
 
 

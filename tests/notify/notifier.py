@@ -13,6 +13,7 @@ nothing of otp_py. Run as ``python notifier.py MODE [ARG...]``:
 * ``daemon FILE``: fork a daemon (a new session) and name it with ``MAINPID=``
   and ``READY=1``; the daemon writes its pid to FILE and sleeps; the first
   process exits 0.
+* ``mainpid PID``: ``MAINPID=PID`` and ``READY=1``, then sleep.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ def main(mode: str, *args: str) -> None:
         os.read(read, 1)  # the daemon is set up
         notify(f"MAINPID={pid}\nREADY=1\nSTATUS=daemon {pid}".encode())
         sys.exit(0)
+    elif mode == "mainpid":  # name a process that is not ours
+        notify(f"MAINPID={args[0]}\nREADY=1".encode())
+        sleep_forever()
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

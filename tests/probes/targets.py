@@ -50,3 +50,23 @@ def blocking_check() -> bool:
 
 def counting_check() -> None:
     CALLS.append(time.monotonic())
+
+
+def serve_http(port: int, delay: float) -> None:
+    """A process child serving HTTP on 127.0.0.1:port after ``delay`` seconds; with
+    ``ready=True`` it says so once it has bound (before its probe can pass)."""
+    import http.server
+
+    time.sleep(delay)
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", port), Quiet) as server:
+        otp.notify_ready()  # (a no-op without ready=True)
+        server.serve_forever()

@@ -9,7 +9,9 @@ import functools
 import os
 import signal
 import socket
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,6 +105,66 @@ def test_an_http_readiness_probe_gates_the_start_of_a_real_http_server(
     assert readiness["last"]["detail"] == "HTTP 200 OK"
 
 
+def _start_failure(spec: otp.SupervisorSpec, recorder: Recorder) -> otp.SupervisorExitError:
+    """The error ``otp.start(spec)`` raises, failing the test (rather than hanging it)
+    if the start neither fails nor succeeds within WAIT seconds."""
+    outcome: list[BaseException | otp.Supervisor] = []
+
+    def start() -> None:
+        try:
+            outcome.append(otp.start(spec, on_report=recorder))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    thread.join(WAIT)
+    if not outcome:
+        pytest.fail(f"the start neither failed nor succeeded within {WAIT} s")
+    [result] = outcome
+    if isinstance(result, otp.Supervisor):
+        result.stop()
+        pytest.fail("the tree started")
+    assert isinstance(result, otp.SupervisorExitError), result
+    return result
+
+
+@pytest.mark.parametrize("ready", [False, True], ids=["probe", "probe-and-ready"])
+def test_an_http_readiness_probe_gates_a_process_child(
+        ready: bool, running: list[otp.Supervisor]) -> None:
+    port = free_port()
+    answered: list[bool] = []
+
+    def on_report(report: rp.Report) -> None:
+        if isinstance(report, rp.ChildStarted) and report.child_id == "web":
+            answered.append(connects(port))
+
+    web = otp.ChildSpec.process("web", targets.serve_http, args=(port, 0.3), ready=ready,
+                                start_timeout=WAIT, readiness=otp.probes.Http(
+                                    f"http://127.0.0.1:{port}/", interval=0.05))
+    running.append(otp.start(tree(web), on_report=on_report))
+    assert answered == [True]
+    last = details(running[0], "web")["probes"]["readiness"]["last"]
+    assert last["detail"] == "HTTP 204 No Content"
+
+
+def test_a_command_child_that_says_ready_early_is_still_gated_by_its_probe(
+        running: list[otp.Supervisor]) -> None:
+    """ready=True (the notify protocol's READY=1) and a readiness probe: both gate."""
+    port = free_port()
+    answered: list[bool] = []
+
+    def on_report(report: rp.Report) -> None:
+        if isinstance(report, rp.ChildStarted) and report.child_id == "early":
+            answered.append(connects(port))
+
+    early = otp.ChildSpec.command(
+        "early", [PY, SERVERS, "notify-then-tcp", str(port), "0.5"], ready=True,
+        start_timeout=WAIT, readiness=otp.probes.Tcp(port, interval=0.05))
+    running.append(otp.start(tree(early), on_report=on_report))
+    assert answered == [True]
+
+
 def test_a_probe_of_a_port_never_opened_fails_the_start_at_start_timeout() -> None:
     port = free_port()
     recorder = Recorder()
@@ -110,11 +172,10 @@ def test_a_probe_of_a_port_never_opened_fails_the_start_at_start_timeout() -> No
                                   start_timeout=1.0,
                                   readiness=otp.probes.Tcp(port, interval=0.05, timeout=0.2))
     began = time.monotonic()
-    with pytest.raises(otp.SupervisorExitError) as caught:
-        otp.start(tree(never), on_report=recorder)
+    caught = _start_failure(tree(never), recorder)
     assert time.monotonic() - began >= 1.0
     timeout = reasons.StartTimeout(1.0)
-    assert caught.value.reason == reasons.Shutdown(reasons.FailedToStartChild("never", timeout))
+    assert caught.reason == reasons.Shutdown(reasons.FailedToStartChild("never", timeout))
     assert [r.reason for r in recorder.of(rp.ChildStartFailed, "never")] == [timeout]
     assert recorder.of(rp.ChildStarted, "never") == []
 
@@ -188,7 +249,7 @@ def test_a_sigstopped_http_server_is_found_hung_by_its_liveness_probe_and_restar
     web = otp.ChildSpec.command(
         "web", http_server(port), cwd=str(tmp_path), start_timeout=WAIT, shutdown=0.5,
         readiness=otp.probes.Http(url, interval=0.05),
-        liveness=otp.probes.Http(url, interval=0.2, timeout=0.3, failure_threshold=2))
+        liveness=otp.probes.Http(url, interval=0.3, timeout=1.0, failure_threshold=2))
     sup = otp.start(tree(web), on_report=recorder)
     running.append(sup)
     first = details(sup, "web")["pid"]
@@ -200,7 +261,7 @@ def test_a_sigstopped_http_server_is_found_hung_by_its_liveness_probe_and_restar
             os.kill(first, signal.SIGCONT)
     assert isinstance(exited.reason, reasons.Hung)
     assert exited.reason.detail.startswith(f"liveness probe http GET {url} failed 2 times")
-    assert "no answer within 0.3 s" in exited.reason.detail
+    assert "no answer within 1 s" in exited.reason.detail
     wait_gone([first])
     assert details(sup, "web")["pid"] != first
     assert connects(port)  # the new one serves
@@ -213,7 +274,7 @@ def test_a_tcp_liveness_probe_finds_a_closed_listener_and_the_child_is_restarted
     server = otp.ChildSpec.command(
         "server", [PY, SERVERS, "tcp", str(port)], start_timeout=WAIT,
         readiness=otp.probes.Tcp(port, interval=0.05),
-        liveness=otp.probes.Tcp(port, interval=0.1, timeout=0.5, failure_threshold=2))
+        liveness=otp.probes.Tcp(port, interval=0.1, timeout=1.0, failure_threshold=2))
     sup = otp.start(tree(server), on_report=recorder)
     running.append(sup)
     first = details(sup, "server")["pid"]
@@ -240,6 +301,20 @@ def test_an_exec_probe_that_hangs_is_killed_at_its_timeout(
     probe_pids = [int(line) for line in pids.read_text().split()]
     assert len(probe_pids) >= 2
     wait_gone(probe_pids[:2])  # both killed at their timeout (and reaped)
+
+
+def test_an_exec_probe_shows_the_last_line_its_command_wrote(
+        running: list[otp.Supervisor]) -> None:
+    recorder = Recorder()
+    script = "echo checking; echo 'db: connection refused' >&2; exit 2"
+    child = otp.ChildSpec.command(
+        "w", [PY, "-c", "import time; time.sleep(60)"],
+        liveness=otp.probes.Exec(["sh", "-c", script], interval=0.05, failure_threshold=1))
+    running.append(otp.start(tree(child), on_report=recorder))
+    exited = _wait_restarted(recorder, "w")
+    assert isinstance(exited.reason, reasons.Hung)
+    assert exited.reason.detail.endswith(
+        "failed once; last: exited with status 2: db: connection refused")
 
 
 @pytest.mark.parametrize("backend", ["command", "process", "thread", "asyncio"])
@@ -303,7 +378,9 @@ def test_a_stop_during_an_exec_probe_kills_the_probe_command(tmp_path: Path) -> 
             assert time.monotonic() < deadline, "the probe never ran"
             time.sleep(0.01)
     finally:
-        sup.stop()
+        began = time.monotonic()
+        sup.stop()  # (the tree is done once the probe command is reaped)
+    assert time.monotonic() - began < 10  # killed, not waited for (it sleeps 60 s)
     [pid] = [int(line) for line in pids.read_text().split()]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
@@ -324,3 +401,57 @@ def test_no_attempt_runs_once_the_child_has_stopped() -> None:
     sup.stop()
     assert [t for t in targets.CALLS if t > stopped] == []
     assert len(targets.CALLS) == count
+
+
+def test_a_probe_command_does_not_outlive_a_sigkilled_supervisor(tmp_path: Path) -> None:
+    """The guardian kills a probe command's group when the supervising process dies,
+    as it does a command child's."""
+    script = Path(__file__).with_name("dying_tree.py")
+    proc = subprocess.Popen([PY, str(script), str(tmp_path / "pids")], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        probe_pid = int(proc.stdout.readline())
+        assert psutil.pid_exists(probe_pid)
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    wait_gone([probe_pid])  # (by the guardian, a process of its own: give it room)
+
+
+def test_the_first_liveness_attempt_waits_initial_delay_after_the_child_is_ready() -> None:
+    targets.CALLS.clear()
+    recorder = Recorder()
+    child = otp.ChildSpec(id="w", start=targets.thread_forever, backend="thread",
+                          liveness=otp.probes.Call(targets.counting_check, interval=0.05,
+                                                   initial_delay=0.5))
+    sup = otp.start(tree(child), on_report=recorder)
+    try:
+        [started] = recorder.of(rp.ChildStarted, "w")
+        deadline = time.monotonic() + WAIT
+        while not targets.CALLS:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        sup.stop()
+    # (report times are the loop's clock, time.monotonic)
+    assert targets.CALLS[0] >= started.time + 0.5
+
+
+def test_a_reload_that_changes_a_probe_restarts_the_child_with_the_new_one() -> None:
+    def spec(interval: float) -> otp.SupervisorSpec:
+        return tree(otp.ChildSpec.command("w", [PY, "-c", "import time; time.sleep(60)"],
+                                          liveness=otp.probes.Exec("true", interval=interval)))
+
+    sup = otp.start(spec(1.0))
+    try:
+        before = details(sup, "w")
+        plan = sup.update(spec(2.0))
+        after = details(sup, "w")
+    finally:
+        sup.stop()
+    assert plan.changed == (("w", ("liveness",)),)
+    assert after["pid"] != before["pid"]
+    assert after["probes"]["liveness"]["timing"].startswith("every 2 s")
