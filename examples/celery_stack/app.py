@@ -59,6 +59,9 @@ app.conf.update(
         "visibility_timeout": 10,
         "unacked_restore_interval": 1,  # look for stranded messages every second
         "unacked_restore_throttle": 1,
+        # the lock around that look: a worker killed while holding it (kill -9, a
+        # SIGKILLed supervisor) would stop every look for its default 300 s
+        "unacked_mutex_expire": 5,
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
     },

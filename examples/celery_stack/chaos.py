@@ -346,6 +346,7 @@ class FaultRun:
     lost: int = 0
     duplicated: int = 0
     lost_tasks: list[int] = field(default_factory=list)
+    lost_detail: list[dict[str, Any]] = field(default_factory=list)
     duplicated_tasks: list[int] = field(default_factory=list)
     left_over: list[str] = field(default_factory=list)
     operator: str = ""
@@ -664,8 +665,16 @@ class Driver:
             elif n not in done:
                 index = self.fault_at(accepted[n] + 1.0)
                 if index is not None:
-                    self.run.faults[index].lost += 1
-                    self.run.faults[index].lost_tasks.append(n)
+                    fault = self.run.faults[index]
+                    fault.lost += 1
+                    fault.lost_tasks.append(n)
+                    started = bool(self.results.starts.get(n))
+                    before = fault.t - accepted[n]
+                    fault.lost_detail.append({"n": n, "accepted_before": round(before, 3),
+                                              "started": started})
+                    fault.notes.append(
+                        f"task {n} was accepted {before:+.3f} s before the fault, "
+                        f"{'started' if started else 'never started'}")
 
 
 def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
