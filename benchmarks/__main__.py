@@ -32,7 +32,7 @@ from pathlib import Path
 
 import otp_py
 from benchmarks import core_cost, crash, idle, ray_bench, report, scale, throughput
-from benchmarks.harness import CACHE, Results, log
+from benchmarks.harness import CACHE, Results, log, quiet_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("crash", "throughput", "scale", "idle", "core", "ray")
@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_before": _load(),
         "quick": quick,
     }
+    quiet_logging()
     log(f"otp_py benchmarks ({'quick' if quick else 'full'}): {', '.join(chosen)}")
     results = Results()
     install = not args.no_install

@@ -60,7 +60,8 @@ def tool(name: str, *, install: bool) -> tuple[str | None, str]:
     if path.exists():
         return str(path), ""
     if not install:
-        return None, f"{name} is not installed in {TOOLS} (a full run installs it)"
+        return None, (f"{name} is not installed in benchmarks/.cache/tools "
+                      "(a full run without --no-install installs it)")
     log(f"  installing {', '.join(TOOL_PACKAGES)} into {TOOLS} ...")
     try:
         if not (TOOLS / "bin" / "python").exists():

@@ -16,6 +16,7 @@ every section:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import statistics
@@ -35,6 +36,7 @@ __all__ = [
     "interleave",
     "log",
     "percentile",
+    "quiet_logging",
 ]
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -218,3 +220,12 @@ def scratch_file(name: str) -> str:
     path = directory / f"{name}-{os.getpid()}-{time.monotonic_ns()}"
     path.write_bytes(b"")
     return str(path)
+
+
+def quiet_logging() -> None:
+    """Configure logging as an application would, with nowhere for otp_py's records
+    to go: ``otp.start`` and ``otp.run`` then leave out their default report
+    printer (which, for an application that configured nothing, writes every start
+    and exit to stderr), and the tree builds no log record. The floors log nothing
+    either; what is measured is supervision, not a terminal."""
+    logging.getLogger().addHandler(logging.NullHandler())

@@ -332,7 +332,8 @@ def plots(results: Results, out: Path) -> list[Path]:
         right.grid(True, which="both", alpha=0.3)
         save(fig, "throughput.png")
 
-    scale_keys = sorted({tuple(k.split("/")[1:3]) for k in series if k.startswith("scale/")},
+    scale_keys = sorted({tuple(k.split("/")[1:3]) for k in series
+                         if k.startswith("scale/") and not k.startswith("scale/memory/")},
                         key=lambda kn: (kn[0] != "asyncio", kn[0], int(kn[1])))
     if scale_keys:
         metrics = (("start", "start (ms)"), ("stop", "stop (ms)"), ("memory", "KB per child"))

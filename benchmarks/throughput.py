@@ -247,3 +247,12 @@ def run(results: Results, settings: Settings) -> None:
     results.target("asyncio restart throughput ≥ 50 % of a bare asyncio loop",
                    f"{ours.median:,.0f}/s vs {bare.median:,.0f}/s = {share:.0%}",
                    share >= 0.5)
+    anchor = series["rate/task/erlang"]
+    if anchor.n:
+        share = ours.median / anchor.median
+        results.target("asyncio restart throughput ≥ 1.0x Erlang/OTP's supervisor",
+                       f"{ours.median:,.0f}/s vs {anchor.median:,.0f}/s = {share:.2f}x",
+                       share >= 1.0)
+    else:
+        results.target("asyncio restart throughput ≥ 1.0x Erlang/OTP's supervisor",
+                       anchor.skipped or "not measured", None)

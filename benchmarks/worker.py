@@ -42,6 +42,7 @@ from typing import Any
 
 import otp_py as otp
 from benchmarks import targets
+from benchmarks.harness import quiet_logging
 
 __all__ = ["TREE_SHAPES", "main"]
 
@@ -57,6 +58,7 @@ TREE_SHAPES = {
 }
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+
 
 
 def rss_bytes() -> int:
@@ -165,12 +167,19 @@ def _scale_otp(kind: str, n: int, shape: str) -> dict[str, float]:
         return {"start_s": t1 - t0, "stop_s": t2 - t1, "bytes": rss1 - rss0}
     listener = Listener()
     try:
-        tree = _tree(n, shape, lambda i: otp.ChildSpec.process(
-            f"c{i}", targets.idle, args=(listener.path,)))
+        if shape == "sofo":  # simple_one_for_one: children added by start_child
+            tree = otp.SupervisorSpec(id="root", strategy="simple_one_for_one", children=[
+                otp.ChildSpec.process("c", targets.idle)])
+        else:
+            tree = _tree(n, shape, lambda i: otp.ChildSpec.process(
+                f"c{i}", targets.idle, args=(listener.path,)))
         gc.collect()
         rss0 = rss_bytes()
         t0 = time.perf_counter()
         sup = otp.start(tree)
+        if shape == "sofo":
+            for _ in range(n):
+                sup.start_child(args=(listener.path,))
         listener.wait(n)
         t1 = time.perf_counter()
         rss1 = rss_bytes()
@@ -178,10 +187,10 @@ def _scale_otp(kind: str, n: int, shape: str) -> dict[str, float]:
         t2 = time.perf_counter()
     finally:
         listener.close()
-    return {"start_s": t1 - t0, "stop_s": t2 - t1, "bytes": rss1 - rss0}
+    return {"start_s": t1 - t0, "stop_s": t2 - t1, "bytes": rss1 - rss0, "rss": rss1}
 
 
-def _scale_bare(kind: str, n: int) -> dict[str, float]:
+def _scale_bare(kind: str, n: int, shape: str = "flat") -> dict[str, float]:
     if kind == "asyncio":
         counter = Counter(n)
 
@@ -236,14 +245,19 @@ def _scale_bare(kind: str, n: int) -> dict[str, float]:
         listener.wait(n)
         t1 = time.perf_counter()
         rss1 = rss_bytes()
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join()
+        if shape == "serial":  # one by one, last first, as OTP stops a static supervisor
+            for process in reversed(processes):
+                process.terminate()
+                process.join()
+        else:  # all at once
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join()
         t2 = time.perf_counter()
     finally:
         listener.close()
-    return {"start_s": t1 - t0, "stop_s": t2 - t1, "bytes": rss1 - rss0}
+    return {"start_s": t1 - t0, "stop_s": t2 - t1, "bytes": rss1 - rss0, "rss": rss1}
 
 
 def scale(who: str, kind: str, n: int, shape: str) -> dict[str, float]:
@@ -252,8 +266,8 @@ def scale(who: str, kind: str, n: int, shape: str) -> dict[str, float]:
     if who == "otp":
         _scale_otp(kind, small, shape)
         return _scale_otp(kind, n, shape)
-    _scale_bare(kind, small)
-    return _scale_bare(kind, n)
+    _scale_bare(kind, small, shape)
+    return _scale_bare(kind, n, shape)
 
 
 # --------------------------------------------------------------------- idle
@@ -357,6 +371,7 @@ def idle(who: str, kind: str, n: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    quiet_logging()
     mode, who, kind, n = argv[0], argv[1], argv[2], int(argv[3])
     if mode == "scale":
         print(json.dumps(scale(who, kind, n, argv[4] if len(argv) > 4 else "flat")))

@@ -213,12 +213,25 @@ _SENTINELS: dict[type, Decision] = {
 }
 
 
+# The default decision by (restart type, reason class), for the reason classes whose
+# column is fixed by the class (all but Shutdown, whose term picks it): a crash loop
+# asks this once per crash, and hashing two enum members (a Python-level __hash__
+# each) and reading ``kind`` (a property) cost more than the rest of the lookup.
+_BY_CLASS: dict[tuple[int, type], Decision] = {}
+
+
 def decide(restart: Restart, reason: ExitReason) -> Decision:
     """The default decision: the sentinels, then OTP's restart table."""
-    sentinel = _SENTINELS.get(type(reason))
-    if sentinel is not None:
-        return sentinel
-    return _BY_CELL[restart, reason.kind]
+    cls = type(reason)
+    key = (id(restart), cls)
+    found = _BY_CLASS.get(key)
+    if found is not None:
+        return found
+    sentinel = _SENTINELS.get(cls)
+    decision = sentinel if sentinel is not None else _BY_CELL[restart, reason.kind]
+    if cls.kind is ExitReason.kind and len(_BY_CLASS) < 1024:  # kind fixed by the class
+        _BY_CLASS[key] = decision
+    return decision
 
 
 DEFAULT = Decider()

@@ -42,6 +42,9 @@ def from_exception(exc: BaseException, *, with_traceback: bool = True) -> ExitRe
     ``SystemExit`` with status 0 or None is ``normal``, with another status an
     :class:`~otp_py.reasons.Exited`; anything else is a crash with its traceback.
     """
+    cls = type(exc)
+    if cls in _PLAIN:  # most crashes: a class known to be none of the special ones
+        return _crash(exc, cls, with_traceback)
     if isinstance(exc, ExitWith):
         return exc.reason
     if isinstance(exc, ShutdownException):
@@ -59,19 +62,29 @@ def from_exception(exc: BaseException, *, with_traceback: bool = True) -> ExitRe
         if isinstance(code, int):
             return Exited(code)
         return Crashed("SystemExit", str(code))
-    summary = _Summary(exc) if with_traceback else None
-    return Crashed(
-        type(exc).__qualname__, str(exc), error_types=class_names(type(exc)), summary=summary
-    )
+    if len(_PLAIN) < 1024:
+        _PLAIN.add(cls)
+    return _crash(exc, cls, with_traceback)
+
+
+_PLAIN: set[type] = set()
+"""Exception classes seen to be none of ``_SPECIAL``: their instances are crashes,
+without the six isinstance checks (a class's bases never change)."""
+
+
+def _crash(exc: BaseException, cls: type, with_traceback: bool) -> Crashed:
+    text = str(exc)
+    summary = _Summary(exc, text=text) if with_traceback else None
+    return Crashed(cls.__qualname__, text, error_types=class_names(cls), summary=summary)
 
 
 class _Summary:
     """Where an exception was raised, without its frames: enough to format its
     traceback later (with source lines) and cheap enough for a crash loop."""
 
-    __slots__ = ("_cause", "_entries", "_explicit", "_header")
+    __slots__ = ("_cause", "_cls", "_entries", "_explicit", "_text")
 
-    def __init__(self, exc: BaseException, depth: int = 0) -> None:
+    def __init__(self, exc: BaseException, depth: int = 0, text: str | None = None) -> None:
         entries = []
         tb = exc.__traceback__
         while tb is not None:
@@ -79,12 +92,10 @@ class _Summary:
             entries.append((code.co_filename, tb.tb_lineno, code.co_name))
             tb = tb.tb_next
         self._entries = entries
-        cls = type(exc)
-        name = cls.__qualname__
-        if cls.__module__ not in ("builtins", "__main__"):
-            name = f"{cls.__module__}.{name}"
-        text = str(exc)
-        self._header = f"{name}: {text}\n" if text else f"{name}\n"
+        # The header line is made in format(), if ever: a crash loop only pays for
+        # what it reads.
+        self._cls = type(exc)
+        self._text = str(exc) if text is None else text
         cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         self._explicit = exc.__cause__ is not None
         self._cause = _Summary(cause, depth + 1) if cause is not None and depth < 8 else None
@@ -105,7 +116,12 @@ class _Summary:
                 source = linecache.getline(filename, lineno).strip()
                 if source:
                     lines.append(f"    {source}\n")
-        lines.append(self._header)
+        cls = self._cls
+        name = cls.__qualname__
+        if cls.__module__ not in ("builtins", "__main__"):
+            name = f"{cls.__module__}.{name}"
+        text = self._text
+        lines.append(f"{name}: {text}\n" if text else f"{name}\n")
         return lines
 
 
