@@ -217,6 +217,11 @@ class CommandRunner:
     def stop(self) -> None:
         self._stop_requested = True
         self._signal(self._stop_signal)
+        if self._stop_signal not in (signal.SIGCONT, signal.SIGKILL):
+            # A stopped command (SIGSTOP, a debugger's SIGTSTP) keeps its stop signal
+            # pending until it runs again: SIGCONT right after, as systemd sends it,
+            # so a frozen child stops at once instead of at its shutdown timeout.
+            self._signal(signal.SIGCONT)
 
     def kill(self) -> None:
         self._killed = True

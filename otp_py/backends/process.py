@@ -372,6 +372,7 @@ class ProcessRunner:
             self._note_descendants(pid)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGCONT)  # a stopped child takes its SIGTERM now
 
     def _note_descendants(self, pid: int) -> None:
         """Without a cgroup: remember the descendants that live now, whatever their
