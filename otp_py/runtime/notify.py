@@ -47,7 +47,13 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-from otp_py._core.notify import MAX_DATAGRAM, NotifyMessage, parse, sender_allowed
+from otp_py._core.notify import (
+    MAX_DATAGRAM,
+    NotifyMessage,
+    main_pid_allowed,
+    parse,
+    sender_allowed,
+)
 from otp_py._core.reasons import Hung
 
 __all__ = ["READS_PER_WAKEUP", "NotifyChannel", "channel_for"]
@@ -95,6 +101,7 @@ class NotifyChannel:
         self.on_main_pid: Callable[[int], bool] | None = None
         self.leader: int | None = None  # the pid the backend started
         self.main_pid: int | None = None  # the one that speaks for the child
+        self._leader_born: int | None = None  # the leader's start time (clock ticks)
         self.ready = False
         self.stopping = False
         self.reloading = False
@@ -139,6 +146,7 @@ class NotifyChannel:
         heartbeat) starts now, as systemd's does at exec; a process child's starts
         at its first ``WATCHDOG=1`` (it may rely on its pipe's heartbeat alone)."""
         self.leader = self.main_pid = pid
+        self._leader_born = _born(pid)
         self.attached_at = self._loop.time()
         if self._interval is not None:
             if self._backend == "command":
@@ -265,9 +273,11 @@ class NotifyChannel:
         it in the unit's cgroup) or one its sender could signal itself (the same
         owner, and not the supervisor or its ancestors): a daemon whose first
         process has already exited is no one's descendant any more, and a child
-        must not get otp_py to stop a process it could not stop itself."""
-        if self.on_main_pid is None or not (
-                self._belongs(pid) or _owned_by(pid, uid)):
+        must not get otp_py to stop a process it could not stop itself. Nor one older
+        than the child (see :func:`~otp_py._core.notify.main_pid_allowed`)."""
+        if self.on_main_pid is None or not main_pid_allowed(
+                belongs=self._belongs(pid), same_owner=_owned_by(pid, uid),
+                born=_born(pid), child_born=self._leader_born):
             logger.warning("otp_py: child %s: MAINPID=%d refused (%s)", self._name, pid,
                            "not a process of this child" if self.on_main_pid is not None
                            else f"a {self._backend} child's pid cannot change")
@@ -350,6 +360,16 @@ def _stat(pid: int) -> tuple[int, int] | None:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rpartition(b")")[2].split()
         return int(fields[1]), int(fields[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _born(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot: /proc's ``starttime``), or None
+    if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rpartition(b")")[2].split()[19])
     except (OSError, IndexError, ValueError):
         return None
 
