@@ -55,6 +55,7 @@ from otp_py._core.notify import (
     sender_allowed,
 )
 from otp_py._core.reasons import Hung
+from otp_py.runtime import reaper
 
 __all__ = ["READS_PER_WAKEUP", "NotifyChannel", "channel_for"]
 
@@ -275,9 +276,11 @@ class NotifyChannel:
         process has already exited is no one's descendant any more, and a child
         must not get otp_py to stop a process it could not stop itself. Nor one older
         than the child (see :func:`~otp_py._core.notify.main_pid_allowed`)."""
+        belongs = self._belongs(pid)
         if self.on_main_pid is None or not main_pid_allowed(
-                belongs=self._belongs(pid), same_owner=_owned_by(pid, uid),
-                born=_born(pid), child_born=self._leader_born):
+                belongs=belongs, same_owner=_owned_by(pid, uid),
+                born=_born(pid), child_born=self._leader_born,
+                started_here=False if belongs else _started_here(pid)):
             logger.warning("otp_py: child %s: MAINPID=%d refused (%s)", self._name, pid,
                            "not a process of this child" if self.on_main_pid is not None
                            else f"a {self._backend} child's pid cannot change")
@@ -362,6 +365,23 @@ def _stat(pid: int) -> tuple[int, int] | None:
         return int(fields[1]), int(fields[2])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _started_here(pid: int) -> bool | None:
+    """Whether ``pid`` is, or descends from, a process this supervisor started
+    itself (a sibling child, a probe's command, the guardian, the fork server)
+    rather than an orphan it adopted as a subreaper; None if it cannot be told now
+    (a process of the chain is gone, or a Popen is being started elsewhere)."""
+    me, current, steps = os.getpid(), pid, 0
+    while current > 1 and steps < 256:
+        stat = _stat(current)
+        if stat is None:
+            return None
+        if stat[0] == me:
+            adopted = reaper.orphans()
+            return None if adopted is None else current not in adopted
+        current, steps = stat[0], steps + 1
+    return False
 
 
 def _born(pid: int) -> int | None:

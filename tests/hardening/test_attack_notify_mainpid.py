@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +73,43 @@ def test_the_rule_itself() -> None:
     assert not main_pid_allowed(belongs=False, same_owner=True, born=99, child_born=100)
     assert not main_pid_allowed(belongs=False, same_owner=False, born=120, child_born=100)
     assert not main_pid_allowed(belongs=False, same_owner=True, born=None, child_born=100)
+
+
+_NAMES_A_SIBLING = """
+import os, socket, sys, time
+def notify(message):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(message, "\\0" + os.environ["NOTIFY_SOCKET"][1:])
+notify(b"READY=1")
+path = sys.argv[1]
+while not os.path.exists(path):
+    time.sleep(0.01)
+notify(b"MAINPID=" + open(path).read().strip().encode() + b"\\nSTATUS=named it")
+while True:
+    time.sleep(60)
+"""
+
+
+def test_a_mainpid_naming_a_sibling_started_after_it_is_refused(
+        tmp_path: Path, warnings: _Warnings) -> None:
+    """The sibling is younger than the child (started after its READY=1), so its
+    age does not give it away: it is a process the supervisor started itself."""
+    path = tmp_path / "victim.pid"
+    spec = otp.SupervisorSpec(id="root", children=[
+        otp.ChildSpec.command("hostile", [sys.executable, "-c", _NAMES_A_SIBLING, str(path)],
+                              ready=True, shutdown=2.0),
+        otp.ChildSpec.command("victim", ["sh", "-c", f"echo $$ > {path}.tmp; "
+                                         f"mv {path}.tmp {path}; exec sleep 60"]),
+    ])
+    with otp.start(spec) as sup:
+        deadline = time.monotonic() + 20
+        while True:
+            details = {c.id: dict(c.details) for c in sup.which_children()}
+            if details["hostile"].get("status") == "named it":
+                break
+            assert time.monotonic() < deadline, "the hostile child never named its sibling"
+            time.sleep(0.01)
+        victim = int(path.read_text())
+        assert details["victim"]["pid"] == victim
+        assert details["hostile"]["pid"] != victim
+    assert any(f"MAINPID={victim} refused" in m for m in warnings.messages)
