@@ -268,24 +268,52 @@ def _failure(exc: BaseException) -> str:
 # --------------------------------------------------------- plain functions' threads
 
 
+class _Job:
+    """One call of a plain function in the pool."""
+
+    __slots__ = ("func", "future", "key", "late", "running")
+
+    def __init__(self, key: tuple[str, str], func: Callable[[], Any],
+                 future: asyncio.Future[tuple[bool, str]]) -> None:
+        self.key = key
+        self.func = func
+        self.future = future
+        self.late = False  # its attempt has ended (timed out, or the child stopped)
+        self.running = False
+
+
 class _CallPool:
     """A few daemon threads that run the plain-function probes of one loop.
 
     Shared by every child of the loop with such a probe, acquired when one starts and
-    released when it ends: the threads are started on demand (at most
-    :attr:`SIZE`) and asked to end when the last user has gone. Daemon threads, so
-    that a function that never returns cannot hold up the interpreter's exit."""
+    released when it ends: the threads are started on demand and asked to end when
+    the last user has gone. Daemon threads, so that a function that never returns
+    cannot hold up the interpreter's exit.
+
+    At most :attr:`SIZE` threads do useful work; one still running a call whose
+    attempt has ended (a function that blocks, maybe forever) is written off and
+    does not count, so a few stuck functions cannot starve the other children's
+    probes (their calls would wait in the queue, time out, and get healthy children
+    reported hung). A probe has at most one call out at a time (:data:`_busy`, kept
+    for the loop across the pool's lives and the child's restarts: the next attempt
+    fails at once while it runs), so the threads stay bounded: :attr:`SIZE` plus one
+    per probe whose function is stuck."""
 
     SIZE = 4
     _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _CallPool] = \
         weakref.WeakKeyDictionary()
+    _busy: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], _Job]] = \
+        weakref.WeakKeyDictionary()
+    _busy_lock = threading.Lock()
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
-        self._jobs_out = 0  # submitted and not finished (queued or running)
+        self._waiting = 0  # jobs queued, not yet taken by a thread
+        self._running = 0  # jobs being run
+        self._stuck = 0  # of those, the late ones: their threads are written off
         self._users = 0
 
     @classmethod
@@ -304,31 +332,73 @@ class _CallPool:
                 for _ in range(self._threads):
                     self._jobs.put(None)
 
-    def submit(self, func: Callable[[], Any]) -> asyncio.Future[tuple[bool, str]]:
-        future: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
-        self._jobs.put((func, future))
+    def submit(self, key: tuple[str, str], func: Callable[[], Any]) -> _Job | None:
+        """Queue a call of ``func`` for probe ``key``; None if that probe's last call
+        is still out."""
+        with self._busy_lock:
+            busy = self._busy.setdefault(self._loop, {})
+            if key in busy:
+                return None
+            job = busy[key] = _Job(key, func, self._loop.create_future())
         with self._lock:
-            self._jobs_out += 1
-            if self._jobs_out > self._threads and self._threads < self.SIZE:
-                self._threads += 1
-                threading.Thread(target=self._work, name="otp_py-probe-call",
-                                 daemon=True).start()
-        return future
+            self._waiting += 1
+            self._jobs.put(job)
+            self._grow()
+        return job
+
+    def abandon(self, job: _Job) -> None:
+        """Its attempt has ended: a queued call is not run; a running one's thread
+        is written off (and replaced, if calls are waiting)."""
+        with self._lock:
+            if job.late:
+                return
+            job.late = True
+            if job.running:
+                self._stuck += 1
+                self._grow()
+
+    def _grow(self) -> None:
+        """(Under the lock.) A thread more if calls wait for a thread, and fewer
+        than SIZE threads do useful work."""
+        idle = self._threads - self._running
+        if self._waiting > idle and self._threads - self._stuck < self.SIZE:
+            self._threads += 1
+            threading.Thread(target=self._work, name="otp_py-probe-call",
+                             daemon=True).start()
+
+    def _done(self, job: _Job) -> None:
+        with self._busy_lock:
+            busy = self._busy.get(self._loop)
+            if busy is not None and busy.get(job.key) is job:
+                del busy[job.key]
 
     def _work(self) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
+                with self._lock:
+                    self._threads -= 1
                 return
-            func, future = job
+            with self._lock:
+                self._waiting -= 1
+                skip = job.late
+                job.running = not skip
+                self._running += not skip
+            if skip:  # its attempt is over: not worth running
+                self._done(job)
+                continue
             try:
-                outcome = _verdict(func())
+                outcome = _verdict(job.func())
             except BaseException as exc:  # (SystemExit too: the future must be settled)
                 outcome = (False, _failure(exc))
             with self._lock:
-                self._jobs_out -= 1
+                job.running = False
+                self._running -= 1
+                if job.late:
+                    self._stuck -= 1
+            self._done(job)
             with contextlib.suppress(RuntimeError):  # (the loop has closed meanwhile)
-                self._loop.call_soon_threadsafe(_settle, future, outcome)
+                self._loop.call_soon_threadsafe(_settle, job.future, outcome)
 
 
 def _settle(future: asyncio.Future[tuple[bool, str]], outcome: tuple[bool, str]) -> None:
@@ -352,7 +422,6 @@ class _Prober:
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[tuple[bool, str]] | None = None
         self._began = 0.0
-        self._busy_call: asyncio.Future[tuple[bool, str]] | None = None  # a pool call
         self.closed = False
         self.pool: _CallPool | None = None
         if isinstance(probe, Call) and not probe.is_async:
@@ -402,12 +471,16 @@ class _Prober:
             self._on_verdict(step)
 
     async def call_in_pool(self, func: Callable[[], Any]) -> tuple[bool, str]:
-        busy = self._busy_call
-        if busy is not None and not busy.done():
+        pool = self.pool
+        assert pool is not None
+        job = pool.submit((self.owner.name, self.tracker.role), func)
+        if job is None:
             return False, "still running since an earlier attempt"
-        assert self.pool is not None
-        call = self._busy_call = self.pool.submit(func)
-        return await asyncio.shield(call)  # (a timeout leaves it running, as it does)
+        try:
+            return await asyncio.shield(job.future)  # (a timeout leaves it running)
+        except asyncio.CancelledError:
+            pool.abandon(job)
+            raise
 
     def close(self) -> None:
         """End probing: no more attempts; the running one is cancelled."""
