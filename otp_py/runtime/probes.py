@@ -13,7 +13,8 @@ is a task on the loop, bounded by the probe's ``timeout``:
 
 * ``Tcp``, ``Http``: asyncio streams (a connect; for HTTP one request and the status
   line of the answer), closed at the end of the attempt whatever happens.
-* ``Exec``: :class:`subprocess.Popen` in a process group of its own, its end seen
+* ``Exec``: :class:`subprocess.Popen` in a process group (and, where the runtime
+  provides them, a cgroup) of its own, its end seen
   through a pidfd registered with the loop (as the command backend does), its output
   read from a pipe as it comes (the last line completes the result); overrun or
   abandoned, the group is SIGKILLed, and the process is reaped when its pidfd says
@@ -56,6 +57,7 @@ from otp_py._core.probes import (
     Tcp,
 )
 from otp_py._core.reasons import ExitReason, Hung
+from otp_py.backends import containment
 from otp_py.backends.base import BackendEnv, ChildSink, Runner
 
 __all__ = ["ProbedChild", "has_probes", "watch"]
@@ -97,15 +99,22 @@ class _ExecAttempt:
         self.done: asyncio.Future[int] = loop.create_future()
         self._output = b""
         read_end, write_end = os.pipe()
+        # In a cgroup of its own where there are cgroups, as a command child is:
+        # what it starts cannot outlive the attempt, even a daemon leaving its group.
+        self._cgroup = containment.new_cgroup(guardian)
+        enter = self._cgroup.opener() if self._cgroup is not None else None
         try:
             self._process = subprocess.Popen(
                 list(argv), stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end,
-                process_group=0, close_fds=True)
+                process_group=0, close_fds=True,
+                preexec_fn=enter)  # noqa: PLW1509  # (one write(): see Cgroup.opener)
         except BaseException:
             os.close(read_end)
+            containment.release_cgroup(guardian, self._cgroup, unused=True)
             raise
         finally:
             os.close(write_end)
+            containment.close_opener(enter)
         pid = self._process.pid
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
@@ -114,6 +123,7 @@ class _ExecAttempt:
                 os.killpg(pid, signal.SIGKILL)
             self._process.wait()
             os.close(read_end)
+            containment.release_cgroup(guardian, self._cgroup)
             raise
         os.set_blocking(read_end, False)
         self._pipe: int | None = read_end
@@ -159,6 +169,7 @@ class _ExecAttempt:
         returncode = self._process.wait()  # (it has ended: this does not block)
         with contextlib.suppress(OSError):  # what it left in its group goes with it
             os.killpg(self._process.pid, signal.SIGKILL)
+        containment.release_cgroup(self._guardian, self._cgroup)  # (and in its cgroup)
         self._read()  # what it wrote before it ended
         self._close_pipe()  # (a descendant elsewhere may hold it: not waited for)
         if self._guardian is not None:
@@ -172,6 +183,8 @@ class _ExecAttempt:
         if self._pidfd is not None:
             with contextlib.suppress(OSError):
                 os.killpg(self._process.pid, signal.SIGKILL)
+            if self._cgroup is not None:
+                self._cgroup.kill()
 
 
 def _exit_detail(returncode: int) -> str:
