@@ -201,8 +201,8 @@ class Tcp(Probe):
     ``timeout``. The connection is closed at once; nothing is sent.
 
     ``host`` defaults to ``127.0.0.1``. Give a numeric address where you can: a name
-    is resolved through asyncio's resolver, which runs in the loop's default executor
-    (a thread)."""
+    is resolved by the C library in a thread of the probes' pool (one resolution of a
+    probe at a time: a resolver that hangs fails its attempts at their timeout)."""
 
     port: int = attrs.field()
     host: str = attrs.field(default="127.0.0.1")

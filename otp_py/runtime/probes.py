@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import queue
 import signal
+import socket
 import subprocess
 import threading
 import urllib.parse
@@ -214,8 +216,52 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         await writer.wait_closed()
 
 
+def _host(probe: Probe) -> str | None:
+    if isinstance(probe, Tcp):
+        return probe.host
+    if isinstance(probe, Http):
+        return urllib.parse.urlsplit(probe.url).hostname or ""
+    return None
+
+
+def _resolves(probe: Probe) -> bool:
+    """Whether ``probe`` connects to a name (not a numeric address) to resolve."""
+    host = _host(probe)
+    if host is None:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
+async def _open(probe: Probe, host: str, port: int, prober: _Prober, **limit: Any
+                ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to ``host:port``. A name is resolved in the probes' pool, not in
+    the loop's default executor (which the tree's asyncio children share, and whose
+    threads a hanging resolver would take one attempt after another), with at most
+    one resolution of this probe out at a time."""
+    if prober.pool is None:
+        return await asyncio.open_connection(host, port, **limit)
+    outcome = await prober.in_pool(
+        lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    if outcome is None:
+        raise OSError(f"still resolving {host} since an earlier attempt")
+    ok, value = outcome
+    if not ok:
+        raise value
+    error: Exception = OSError(f"{host} has no address")
+    for family, _, _, _, address in value:
+        try:
+            return await asyncio.open_connection(address[0], port, family=family, **limit)
+        except OSError as exc:  # (the next address, as asyncio's own connect does)
+            error = exc
+    raise error
+
+
 async def _run_tcp(probe: Tcp, prober: _Prober) -> tuple[bool, str]:
-    _, writer = await asyncio.open_connection(probe.host, probe.port)
+    _, writer = await _open(probe, probe.host, probe.port, prober)
     await _close(writer)
     return True, "connected"
 
@@ -236,7 +282,7 @@ def _request(probe: Http) -> tuple[str, int, bytes]:
 
 async def _run_http(probe: Http, prober: _Prober) -> tuple[bool, str]:
     host, port, request = _request(probe)
-    reader, writer = await asyncio.open_connection(host, port, limit=_STATUS_LINE_LIMIT)
+    reader, writer = await _open(probe, host, port, prober, limit=_STATUS_LINE_LIMIT)
     try:
         writer.write(request)
         await writer.drain()
@@ -287,7 +333,7 @@ class _Job:
     __slots__ = ("func", "future", "key", "late", "running")
 
     def __init__(self, key: tuple[str, str], func: Callable[[], Any],
-                 future: asyncio.Future[tuple[bool, str]]) -> None:
+                 future: asyncio.Future[tuple[bool, Any]]) -> None:
         self.key = key
         self.func = func
         self.future = future
@@ -400,10 +446,11 @@ class _CallPool:
             if skip:  # its attempt is over: not worth running
                 self._done(job)
                 continue
+            outcome: tuple[bool, Any]
             try:
-                outcome = _verdict(job.func())
+                outcome = (True, job.func())
             except BaseException as exc:  # (SystemExit too: the future must be settled)
-                outcome = (False, _failure(exc))
+                outcome = (False, exc)
             with self._lock:
                 job.running = False
                 self._running -= 1
@@ -414,7 +461,7 @@ class _CallPool:
                 self._loop.call_soon_threadsafe(_settle, job.future, outcome)
 
 
-def _settle(future: asyncio.Future[tuple[bool, str]], outcome: tuple[bool, str]) -> None:
+def _settle(future: asyncio.Future[tuple[bool, Any]], outcome: tuple[bool, Any]) -> None:
     if not future.done():
         future.set_result(outcome)
 
@@ -437,7 +484,7 @@ class _Prober:
         self._began = 0.0
         self.closed = False
         self.pool: _CallPool | None = None
-        if isinstance(probe, Call) and not probe.is_async:
+        if (isinstance(probe, Call) and not probe.is_async) or _resolves(probe):
             self.pool = _CallPool.acquire(self.loop)
 
     def hold(self) -> None:
@@ -483,17 +530,26 @@ class _Prober:
         else:
             self._on_verdict(step)
 
-    async def call_in_pool(self, func: Callable[[], Any]) -> tuple[bool, str]:
+    async def in_pool(self, func: Callable[[], Any]) -> tuple[bool, Any] | None:
+        """Run ``func`` in the pool: (True, its result) or (False, its exception);
+        None if this probe's last call is still out."""
         pool = self.pool
         assert pool is not None
         job = pool.submit((self.owner.name, self.tracker.role), func)
         if job is None:
-            return False, "still running since an earlier attempt"
+            return None
         try:
             return await asyncio.shield(job.future)  # (a timeout leaves it running)
         except asyncio.CancelledError:
             pool.abandon(job)
             raise
+
+    async def call_in_pool(self, func: Callable[[], Any]) -> tuple[bool, str]:
+        outcome = await self.in_pool(func)
+        if outcome is None:
+            return False, "still running since an earlier attempt"
+        ok, value = outcome
+        return _verdict(value) if ok else (False, _failure(value))
 
     def close(self) -> None:
         """End probing: no more attempts; the running one is cancelled."""
