@@ -117,8 +117,7 @@ class NotifyChannel:
         self._armed = False
         self._hung = False
         self._timer: Any = None
-        self._warned_at: float | None = None
-        self._unwarned = 0
+        self._warned: dict[str, tuple[float | None, int]] = {}  # kind: (when, since)
         self._closed = False
         token = secrets.token_hex(8)
         self.address = f"@otp_py/notify/{os.getpid()}/{token}"
@@ -223,14 +222,23 @@ class NotifyChannel:
         roots = {p for p in (self.leader, self.main_pid) if p is not None}
         return any(_related(pid, root) for root in roots)
 
+    def _unwarned_since(self, kind: str) -> int | None:
+        """Rate limiting of a kind of warning (a child may flood its socket): None if
+        this one is not to be shown, else how many were not shown since the last."""
+        now = self._loop.time()
+        warned_at, unwarned = self._warned.get(kind, (None, 0))
+        if warned_at is not None and now - warned_at < _WARN_EVERY:
+            self._warned[kind] = (warned_at, unwarned + 1)
+            return None
+        self._warned[kind] = (now, 0)
+        return unwarned
+
     def _refuse(self, sender: int | None) -> None:
         self.refused += 1
-        now = self._loop.time()
-        if self._warned_at is not None and now - self._warned_at < _WARN_EVERY:
-            self._unwarned += 1
+        unwarned = self._unwarned_since("sender")
+        if unwarned is None:
             return
-        more = f" ({self._unwarned} more since the last warning)" if self._unwarned else ""
-        self._warned_at, self._unwarned = now, 0
+        more = f" ({unwarned} more since the last warning)" if unwarned else ""
         logger.warning(
             "otp_py: child %s: a notify message from pid %s was refused (only its main "
             "process %s may write%s)%s", self._name, sender, self.main_pid,
@@ -281,9 +289,13 @@ class NotifyChannel:
                 belongs=belongs, same_owner=_owned_by(pid, uid),
                 born=_born(pid), child_born=self._leader_born,
                 started_here=False if belongs else _started_here(pid)):
-            logger.warning("otp_py: child %s: MAINPID=%d refused (%s)", self._name, pid,
-                           "not a process of this child" if self.on_main_pid is not None
-                           else f"a {self._backend} child's pid cannot change")
+            unwarned = self._unwarned_since("mainpid")
+            if unwarned is not None:
+                logger.warning("otp_py: child %s: MAINPID=%d refused (%s)%s", self._name, pid,
+                               "not a process of this child" if self.on_main_pid is not None
+                               else f"a {self._backend} child's pid cannot change",
+                               f" ({unwarned} more since the last warning)" if unwarned
+                               else "")
             return
         if self.on_main_pid(pid):
             self.main_pid = pid
