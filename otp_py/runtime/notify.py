@@ -213,8 +213,10 @@ class NotifyChannel:
         before it decides anything, so a ``READY=1`` or ``MAINPID=`` sent just
         before the exit counts (systemd, too, reads notify messages before a
         child's end). Bounded: a child's last flood is not read to its end."""
+        poller = select.poll()  # (not select.select: a descriptor may be above 1023)
+        poller.register(self._sock, select.POLLIN)
         for _ in range(64):
-            if self._closed or not select.select([self._sock], [], [], 0)[0]:
+            if self._closed or not poller.poll(0):
                 return
             self._readable()
 
