@@ -565,7 +565,7 @@ class SupervisorCore:
         pending = self._pending_downs.pop(ref, None)
         if pending is not None:
             if report:
-                self._record_exit(child, pending.reason, outcome="")
+                self._report_pending_down(child, pending.reason)
             self._forget_ref(child)
             return pending.reason
         child.state = STOPPING
@@ -613,7 +613,7 @@ class SupervisorCore:
                 continue
             pending = self._pending_downs.pop(ref, None)
             if pending is not None:
-                self._record_exit(child, pending.reason, outcome="")
+                self._report_pending_down(child, pending.reason)
                 self._forget_ref(child)
                 continue
             child.state = STOPPING
@@ -647,6 +647,16 @@ class SupervisorCore:
             )
         if timer is not None:
             self._outbox.append(ev.CancelTimer(timer))
+
+    def _report_pending_down(self, child: _Child, reason: ExitReason) -> None:
+        """Report a child that ended before its stop was reached: an exit of its own,
+        unless a forced kill (which kills every child at once) ended it, when its
+        supervisor terminated it as surely as if its turn had come first."""
+        if self._force:
+            self._emit(rp.ChildTerminated, child_id=child.id, reason=reason,
+                       is_supervisor=child.spec.is_supervisor)
+        else:
+            self._record_exit(child, reason, outcome="")
 
     def _forget_ref(self, child: _Child) -> None:
         if child.ref is not None:

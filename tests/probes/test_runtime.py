@@ -418,4 +418,40 @@ def test_a_probe_command_does_not_outlive_a_sigkilled_supervisor(tmp_path: Path)
         proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
-    wait_gone([probe_pid], timeout=5)
+    wait_gone([probe_pid])  # (by the guardian, a process of its own: give it room)
+
+
+def test_the_first_liveness_attempt_waits_initial_delay_after_the_child_is_ready() -> None:
+    targets.CALLS.clear()
+    recorder = Recorder()
+    child = otp.ChildSpec(id="w", start=targets.thread_forever, backend="thread",
+                          liveness=otp.probes.Call(targets.counting_check, interval=0.05,
+                                                   initial_delay=0.5))
+    sup = otp.start(tree(child), on_report=recorder)
+    try:
+        [started] = recorder.of(rp.ChildStarted, "w")
+        deadline = time.monotonic() + WAIT
+        while not targets.CALLS:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        sup.stop()
+    # (report times are the loop's clock, time.monotonic)
+    assert targets.CALLS[0] >= started.time + 0.5
+
+
+def test_a_reload_that_changes_a_probe_restarts_the_child_with_the_new_one() -> None:
+    def spec(interval: float) -> otp.SupervisorSpec:
+        return tree(otp.ChildSpec.command("w", [PY, "-c", "import time; time.sleep(60)"],
+                                          liveness=otp.probes.Exec("true", interval=interval)))
+
+    sup = otp.start(spec(1.0))
+    try:
+        before = details(sup, "w")
+        plan = sup.update(spec(2.0))
+        after = details(sup, "w")
+    finally:
+        sup.stop()
+    assert plan.changed == (("w", ("liveness",)),)
+    assert after["pid"] != before["pid"]
+    assert after["probes"]["liveness"]["timing"].startswith("every 2 s")
