@@ -32,6 +32,7 @@ __all__ = [
     "MAX_STATUS",
     "NOTIFY_ACCESS",
     "NotifyMessage",
+    "main_pid_allowed",
     "parse",
     "sender_allowed",
 ]
@@ -154,3 +155,27 @@ def sender_allowed(
     if sender == main_pid:
         return True
     return access == "all" and belongs(sender)
+
+
+def main_pid_allowed(
+    *, belongs: bool, same_owner: bool, born: int | None, child_born: int | None,
+    started_here: bool | None = False,
+) -> bool:
+    """Whether ``MAINPID=`` may name a process (the caller has already refused the
+    supervisor and its ancestors).
+
+    ``belongs``: it is the child's own (a descendant, in its process group or its
+    cgroup): accepted. Else it must have the sender's owner (the child could signal
+    it itself) *and* have been born no earlier than the child's first process
+    (``born``, ``child_born``: start times in the kernel's clock ticks since boot,
+    None if unknown): a daemon the child forked cannot be older than the child, while
+    a sibling started before it, the user's shell or the pid in a stale pid file
+    can; otp_py would take such a process for the child and stop it with the child.
+    And it must not be (or descend from) a process the supervisor started itself
+    (``started_here``: a sibling, a probe's command; None: it could not be told):
+    the child's daemon, once its first process is gone, is an orphan, adopted by
+    init or by the supervisor as a subreaper, never a process it started."""
+    if belongs:
+        return True
+    return (same_owner and started_here is False and born is not None
+            and child_born is not None and born >= child_born)

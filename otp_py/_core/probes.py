@@ -201,8 +201,8 @@ class Tcp(Probe):
     ``timeout``. The connection is closed at once; nothing is sent.
 
     ``host`` defaults to ``127.0.0.1``. Give a numeric address where you can: a name
-    is resolved through asyncio's resolver, which runs in the loop's default executor
-    (a thread)."""
+    is resolved by the C library in a thread of the probes' pool (one resolution of a
+    probe at a time: a resolver that hangs fails its attempts at their timeout)."""
 
     port: int = attrs.field()
     host: str = attrs.field(default="127.0.0.1")
@@ -421,6 +421,7 @@ class ProbeTracker:
         if self.verdict is not None:
             raise RuntimeError(f"the {self.role} probe already ended ({self.verdict})")
         probe = self.probe
+        detail = _one_line(detail)
         self.attempts += 1
         self.last = ProbeAttempt(ok, detail, began, now)
         if ok:
@@ -452,6 +453,18 @@ class ProbeTracker:
             "last": None if last is None else {
                 "ok": last.ok, "detail": last.detail, "took": last.ended - last.began},
         }
+
+
+MAX_DETAIL: Final[int] = 200
+"""Characters of an attempt's result kept (and shown, and put in a hung reason)."""
+
+
+def _one_line(text: str) -> str:
+    """An attempt's result as one printable line of at most :data:`MAX_DETAIL`
+    characters: it may be what the child said (an HTTP reason phrase, a function's
+    exception), and goes to the operator's terminal, logs and status table."""
+    cleaned = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return cleaned if len(cleaned) <= MAX_DETAIL else cleaned[: MAX_DETAIL - 3] + "..."
 
 
 def detection_bound(probe: Probe) -> float:

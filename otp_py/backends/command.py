@@ -238,7 +238,9 @@ class CommandRunner:
 
 def _ended(pidfd: int) -> bool:
     """Whether the process of ``pidfd`` has ended (a pidfd is readable then)."""
-    return bool(select.select([pidfd], [], [], 0)[0])
+    poller = select.poll()  # (not select.select: a descriptor may be above 1023)
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _status(pidfd: int) -> int | None:

@@ -47,8 +47,15 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-from otp_py._core.notify import MAX_DATAGRAM, NotifyMessage, parse, sender_allowed
+from otp_py._core.notify import (
+    MAX_DATAGRAM,
+    NotifyMessage,
+    main_pid_allowed,
+    parse,
+    sender_allowed,
+)
 from otp_py._core.reasons import Hung
+from otp_py.runtime import reaper
 
 __all__ = ["READS_PER_WAKEUP", "NotifyChannel", "channel_for"]
 
@@ -95,6 +102,7 @@ class NotifyChannel:
         self.on_main_pid: Callable[[int], bool] | None = None
         self.leader: int | None = None  # the pid the backend started
         self.main_pid: int | None = None  # the one that speaks for the child
+        self._leader_born: int | None = None  # the leader's start time (clock ticks)
         self.ready = False
         self.stopping = False
         self.reloading = False
@@ -109,8 +117,7 @@ class NotifyChannel:
         self._armed = False
         self._hung = False
         self._timer: Any = None
-        self._warned_at: float | None = None
-        self._unwarned = 0
+        self._warned: dict[str, tuple[float | None, int]] = {}  # kind: (when, since)
         self._closed = False
         token = secrets.token_hex(8)
         self.address = f"@otp_py/notify/{os.getpid()}/{token}"
@@ -139,6 +146,7 @@ class NotifyChannel:
         heartbeat) starts now, as systemd's does at exec; a process child's starts
         at its first ``WATCHDOG=1`` (it may rely on its pipe's heartbeat alone)."""
         self.leader = self.main_pid = pid
+        self._leader_born = _born(pid)
         self.attached_at = self._loop.time()
         if self._interval is not None:
             if self._backend == "command":
@@ -205,8 +213,10 @@ class NotifyChannel:
         before it decides anything, so a ``READY=1`` or ``MAINPID=`` sent just
         before the exit counts (systemd, too, reads notify messages before a
         child's end). Bounded: a child's last flood is not read to its end."""
+        poller = select.poll()  # (not select.select: a descriptor may be above 1023)
+        poller.register(self._sock, select.POLLIN)
         for _ in range(64):
-            if self._closed or not select.select([self._sock], [], [], 0)[0]:
+            if self._closed or not poller.poll(0):
                 return
             self._readable()
 
@@ -214,14 +224,23 @@ class NotifyChannel:
         roots = {p for p in (self.leader, self.main_pid) if p is not None}
         return any(_related(pid, root) for root in roots)
 
+    def _unwarned_since(self, kind: str) -> int | None:
+        """Rate limiting of a kind of warning (a child may flood its socket): None if
+        this one is not to be shown, else how many were not shown since the last."""
+        now = self._loop.time()
+        warned_at, unwarned = self._warned.get(kind, (None, 0))
+        if warned_at is not None and now - warned_at < _WARN_EVERY:
+            self._warned[kind] = (warned_at, unwarned + 1)
+            return None
+        self._warned[kind] = (now, 0)
+        return unwarned
+
     def _refuse(self, sender: int | None) -> None:
         self.refused += 1
-        now = self._loop.time()
-        if self._warned_at is not None and now - self._warned_at < _WARN_EVERY:
-            self._unwarned += 1
+        unwarned = self._unwarned_since("sender")
+        if unwarned is None:
             return
-        more = f" ({self._unwarned} more since the last warning)" if self._unwarned else ""
-        self._warned_at, self._unwarned = now, 0
+        more = f" ({unwarned} more since the last warning)" if unwarned else ""
         logger.warning(
             "otp_py: child %s: a notify message from pid %s was refused (only its main "
             "process %s may write%s)%s", self._name, sender, self.main_pid,
@@ -265,12 +284,20 @@ class NotifyChannel:
         it in the unit's cgroup) or one its sender could signal itself (the same
         owner, and not the supervisor or its ancestors): a daemon whose first
         process has already exited is no one's descendant any more, and a child
-        must not get otp_py to stop a process it could not stop itself."""
-        if self.on_main_pid is None or not (
-                self._belongs(pid) or _owned_by(pid, uid)):
-            logger.warning("otp_py: child %s: MAINPID=%d refused (%s)", self._name, pid,
-                           "not a process of this child" if self.on_main_pid is not None
-                           else f"a {self._backend} child's pid cannot change")
+        must not get otp_py to stop a process it could not stop itself. Nor one older
+        than the child (see :func:`~otp_py._core.notify.main_pid_allowed`)."""
+        belongs = self._belongs(pid)
+        if self.on_main_pid is None or not main_pid_allowed(
+                belongs=belongs, same_owner=_owned_by(pid, uid),
+                born=_born(pid), child_born=self._leader_born,
+                started_here=False if belongs else _started_here(pid)):
+            unwarned = self._unwarned_since("mainpid")
+            if unwarned is not None:
+                logger.warning("otp_py: child %s: MAINPID=%d refused (%s)%s", self._name, pid,
+                               "not a process of this child" if self.on_main_pid is not None
+                               else f"a {self._backend} child's pid cannot change",
+                               f" ({unwarned} more since the last warning)" if unwarned
+                               else "")
             return
         if self.on_main_pid(pid):
             self.main_pid = pid
@@ -350,6 +377,33 @@ def _stat(pid: int) -> tuple[int, int] | None:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rpartition(b")")[2].split()
         return int(fields[1]), int(fields[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _started_here(pid: int) -> bool | None:
+    """Whether ``pid`` is, or descends from, a process this supervisor started
+    itself (a sibling child, a probe's command, the guardian, the fork server)
+    rather than an orphan it adopted as a subreaper; None if it cannot be told now
+    (a process of the chain is gone, or a Popen is being started elsewhere)."""
+    me, current, steps = os.getpid(), pid, 0
+    while current > 1 and steps < 256:
+        stat = _stat(current)
+        if stat is None:
+            return None
+        if stat[0] == me:
+            adopted = reaper.orphans()
+            return None if adopted is None else current not in adopted
+        current, steps = stat[0], steps + 1
+    return False
+
+
+def _born(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot: /proc's ``starttime``), or None
+    if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rpartition(b")")[2].split()[19])
     except (OSError, IndexError, ValueError):
         return None
 

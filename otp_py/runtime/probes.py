@@ -13,7 +13,8 @@ is a task on the loop, bounded by the probe's ``timeout``:
 
 * ``Tcp``, ``Http``: asyncio streams (a connect; for HTTP one request and the status
   line of the answer), closed at the end of the attempt whatever happens.
-* ``Exec``: :class:`subprocess.Popen` in a process group of its own, its end seen
+* ``Exec``: :class:`subprocess.Popen` in a process group (and, where the runtime
+  provides them, a cgroup) of its own, its end seen
   through a pidfd registered with the loop (as the command backend does), its output
   read from a pipe as it comes (the last line completes the result); overrun or
   abandoned, the group is SIGKILLed, and the process is reaped when its pidfd says
@@ -33,9 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import queue
 import signal
+import socket
 import subprocess
 import threading
 import urllib.parse
@@ -56,6 +59,7 @@ from otp_py._core.probes import (
     Tcp,
 )
 from otp_py._core.reasons import ExitReason, Hung
+from otp_py.backends import containment
 from otp_py.backends.base import BackendEnv, ChildSink, Runner
 
 __all__ = ["ProbedChild", "has_probes", "watch"]
@@ -97,15 +101,22 @@ class _ExecAttempt:
         self.done: asyncio.Future[int] = loop.create_future()
         self._output = b""
         read_end, write_end = os.pipe()
+        # In a cgroup of its own where there are cgroups, as a command child is:
+        # what it starts cannot outlive the attempt, even a daemon leaving its group.
+        self._cgroup = containment.new_cgroup(guardian)
+        enter = self._cgroup.opener() if self._cgroup is not None else None
         try:
             self._process = subprocess.Popen(
                 list(argv), stdin=subprocess.DEVNULL, stdout=write_end, stderr=write_end,
-                process_group=0, close_fds=True)
+                process_group=0, close_fds=True,
+                preexec_fn=enter)  # noqa: PLW1509  # (one write(): see Cgroup.opener)
         except BaseException:
             os.close(read_end)
+            containment.release_cgroup(guardian, self._cgroup, unused=True)
             raise
         finally:
             os.close(write_end)
+            containment.close_opener(enter)
         pid = self._process.pid
         try:
             self._pidfd: int | None = os.pidfd_open(pid)
@@ -114,6 +125,7 @@ class _ExecAttempt:
                 os.killpg(pid, signal.SIGKILL)
             self._process.wait()
             os.close(read_end)
+            containment.release_cgroup(guardian, self._cgroup)
             raise
         os.set_blocking(read_end, False)
         self._pipe: int | None = read_end
@@ -159,6 +171,7 @@ class _ExecAttempt:
         returncode = self._process.wait()  # (it has ended: this does not block)
         with contextlib.suppress(OSError):  # what it left in its group goes with it
             os.killpg(self._process.pid, signal.SIGKILL)
+        containment.release_cgroup(self._guardian, self._cgroup)  # (and in its cgroup)
         self._read()  # what it wrote before it ended
         self._close_pipe()  # (a descendant elsewhere may hold it: not waited for)
         if self._guardian is not None:
@@ -172,6 +185,8 @@ class _ExecAttempt:
         if self._pidfd is not None:
             with contextlib.suppress(OSError):
                 os.killpg(self._process.pid, signal.SIGKILL)
+            if self._cgroup is not None:
+                self._cgroup.kill()
 
 
 def _exit_detail(returncode: int) -> str:
@@ -201,8 +216,52 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         await writer.wait_closed()
 
 
+def _host(probe: Probe) -> str | None:
+    if isinstance(probe, Tcp):
+        return probe.host
+    if isinstance(probe, Http):
+        return urllib.parse.urlsplit(probe.url).hostname or ""
+    return None
+
+
+def _resolves(probe: Probe) -> bool:
+    """Whether ``probe`` connects to a name (not a numeric address) to resolve."""
+    host = _host(probe)
+    if host is None:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
+async def _open(probe: Probe, host: str, port: int, prober: _Prober, **limit: Any
+                ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to ``host:port``. A name is resolved in the probes' pool, not in
+    the loop's default executor (which the tree's asyncio children share, and whose
+    threads a hanging resolver would take one attempt after another), with at most
+    one resolution of this probe out at a time."""
+    if prober.pool is None:
+        return await asyncio.open_connection(host, port, **limit)
+    outcome = await prober.in_pool(
+        lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    if outcome is None:
+        raise OSError(f"still resolving {host} since an earlier attempt")
+    ok, value = outcome
+    if not ok:
+        raise value
+    error: Exception = OSError(f"{host} has no address")
+    for family, _, _, _, address in value:
+        try:
+            return await asyncio.open_connection(address[0], port, family=family, **limit)
+        except OSError as exc:  # (the next address, as asyncio's own connect does)
+            error = exc
+    raise error
+
+
 async def _run_tcp(probe: Tcp, prober: _Prober) -> tuple[bool, str]:
-    _, writer = await asyncio.open_connection(probe.host, probe.port)
+    _, writer = await _open(probe, probe.host, probe.port, prober)
     await _close(writer)
     return True, "connected"
 
@@ -223,7 +282,7 @@ def _request(probe: Http) -> tuple[str, int, bytes]:
 
 async def _run_http(probe: Http, prober: _Prober) -> tuple[bool, str]:
     host, port, request = _request(probe)
-    reader, writer = await asyncio.open_connection(host, port, limit=_STATUS_LINE_LIMIT)
+    reader, writer = await _open(probe, host, port, prober, limit=_STATUS_LINE_LIMIT)
     try:
         writer.write(request)
         await writer.drain()
@@ -268,24 +327,52 @@ def _failure(exc: BaseException) -> str:
 # --------------------------------------------------------- plain functions' threads
 
 
+class _Job:
+    """One call of a plain function in the pool."""
+
+    __slots__ = ("func", "future", "key", "late", "running")
+
+    def __init__(self, key: tuple[str, str], func: Callable[[], Any],
+                 future: asyncio.Future[tuple[bool, Any]]) -> None:
+        self.key = key
+        self.func = func
+        self.future = future
+        self.late = False  # its attempt has ended (timed out, or the child stopped)
+        self.running = False
+
+
 class _CallPool:
     """A few daemon threads that run the plain-function probes of one loop.
 
     Shared by every child of the loop with such a probe, acquired when one starts and
-    released when it ends: the threads are started on demand (at most
-    :attr:`SIZE`) and asked to end when the last user has gone. Daemon threads, so
-    that a function that never returns cannot hold up the interpreter's exit."""
+    released when it ends: the threads are started on demand and asked to end when
+    the last user has gone. Daemon threads, so that a function that never returns
+    cannot hold up the interpreter's exit.
+
+    At most :attr:`SIZE` threads do useful work; one still running a call whose
+    attempt has ended (a function that blocks, maybe forever) is written off and
+    does not count, so a few stuck functions cannot starve the other children's
+    probes (their calls would wait in the queue, time out, and get healthy children
+    reported hung). A probe has at most one call out at a time (:data:`_busy`, kept
+    for the loop across the pool's lives and the child's restarts: the next attempt
+    fails at once while it runs), so the threads stay bounded: :attr:`SIZE` plus one
+    per probe whose function is stuck."""
 
     SIZE = 4
     _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _CallPool] = \
         weakref.WeakKeyDictionary()
+    _busy: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], _Job]] = \
+        weakref.WeakKeyDictionary()
+    _busy_lock = threading.Lock()
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
-        self._jobs_out = 0  # submitted and not finished (queued or running)
+        self._waiting = 0  # jobs queued, not yet taken by a thread
+        self._running = 0  # jobs being run
+        self._stuck = 0  # of those, the late ones: their threads are written off
         self._users = 0
 
     @classmethod
@@ -304,34 +391,77 @@ class _CallPool:
                 for _ in range(self._threads):
                     self._jobs.put(None)
 
-    def submit(self, func: Callable[[], Any]) -> asyncio.Future[tuple[bool, str]]:
-        future: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
-        self._jobs.put((func, future))
+    def submit(self, key: tuple[str, str], func: Callable[[], Any]) -> _Job | None:
+        """Queue a call of ``func`` for probe ``key``; None if that probe's last call
+        is still out."""
+        with self._busy_lock:
+            busy = self._busy.setdefault(self._loop, {})
+            if key in busy:
+                return None
+            job = busy[key] = _Job(key, func, self._loop.create_future())
         with self._lock:
-            self._jobs_out += 1
-            if self._jobs_out > self._threads and self._threads < self.SIZE:
-                self._threads += 1
-                threading.Thread(target=self._work, name="otp_py-probe-call",
-                                 daemon=True).start()
-        return future
+            self._waiting += 1
+            self._jobs.put(job)
+            self._grow()
+        return job
+
+    def abandon(self, job: _Job) -> None:
+        """Its attempt has ended: a queued call is not run; a running one's thread
+        is written off (and replaced, if calls are waiting)."""
+        with self._lock:
+            if job.late:
+                return
+            job.late = True
+            if job.running:
+                self._stuck += 1
+                self._grow()
+
+    def _grow(self) -> None:
+        """(Under the lock.) A thread more if calls wait for a thread, and fewer
+        than SIZE threads do useful work."""
+        idle = self._threads - self._running
+        if self._waiting > idle and self._threads - self._stuck < self.SIZE:
+            self._threads += 1
+            threading.Thread(target=self._work, name="otp_py-probe-call",
+                             daemon=True).start()
+
+    def _done(self, job: _Job) -> None:
+        with self._busy_lock:
+            busy = self._busy.get(self._loop)
+            if busy is not None and busy.get(job.key) is job:
+                del busy[job.key]
 
     def _work(self) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
+                with self._lock:
+                    self._threads -= 1
                 return
-            func, future = job
-            try:
-                outcome = _verdict(func())
-            except BaseException as exc:  # (SystemExit too: the future must be settled)
-                outcome = (False, _failure(exc))
             with self._lock:
-                self._jobs_out -= 1
+                self._waiting -= 1
+                skip = job.late
+                job.running = not skip
+                self._running += not skip
+            if skip:  # its attempt is over: not worth running
+                self._done(job)
+                continue
+            outcome: tuple[bool, Any]
+            try:
+                outcome = (True, job.func())
+            except BaseException as exc:  # (SystemExit too: the future must be settled)
+                outcome = (False, exc)
+            with self._lock:
+                job.running = False
+                self._running -= 1
+                if job.late:
+                    self._stuck -= 1
+            self._done(job)
             with contextlib.suppress(RuntimeError):  # (the loop has closed meanwhile)
-                self._loop.call_soon_threadsafe(_settle, future, outcome)
+                self._loop.call_soon_threadsafe(_settle, job.future, outcome)
 
 
-def _settle(future: asyncio.Future[tuple[bool, str]], outcome: tuple[bool, str]) -> None:
+def _settle(future: asyncio.Future[tuple[bool, Any]], outcome: tuple[bool, Any]) -> None:
     if not future.done():
         future.set_result(outcome)
 
@@ -352,10 +482,9 @@ class _Prober:
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[tuple[bool, str]] | None = None
         self._began = 0.0
-        self._busy_call: asyncio.Future[tuple[bool, str]] | None = None  # a pool call
         self.closed = False
         self.pool: _CallPool | None = None
-        if isinstance(probe, Call) and not probe.is_async:
+        if (isinstance(probe, Call) and not probe.is_async) or _resolves(probe):
             self.pool = _CallPool.acquire(self.loop)
 
     def hold(self) -> None:
@@ -401,13 +530,26 @@ class _Prober:
         else:
             self._on_verdict(step)
 
+    async def in_pool(self, func: Callable[[], Any]) -> tuple[bool, Any] | None:
+        """Run ``func`` in the pool: (True, its result) or (False, its exception);
+        None if this probe's last call is still out."""
+        pool = self.pool
+        assert pool is not None
+        job = pool.submit((self.owner.name, self.tracker.role), func)
+        if job is None:
+            return None
+        try:
+            return await asyncio.shield(job.future)  # (a timeout leaves it running)
+        except asyncio.CancelledError:
+            pool.abandon(job)
+            raise
+
     async def call_in_pool(self, func: Callable[[], Any]) -> tuple[bool, str]:
-        busy = self._busy_call
-        if busy is not None and not busy.done():
+        outcome = await self.in_pool(func)
+        if outcome is None:
             return False, "still running since an earlier attempt"
-        assert self.pool is not None
-        call = self._busy_call = self.pool.submit(func)
-        return await asyncio.shield(call)  # (a timeout leaves it running, as it does)
+        ok, value = outcome
+        return _verdict(value) if ok else (False, _failure(value))
 
     def close(self) -> None:
         """End probing: no more attempts; the running one is cancelled."""

@@ -35,7 +35,7 @@ from typing import Any, Final
 from otp_py._core import reports as rp
 from otp_py._core.types import BrutalKill
 
-__all__ = ["EXTEND_EVERY", "STATUS_EVERY", "Notifier", "shutdown_bound"]
+__all__ = ["EXTEND_EVERY", "MIN_PING", "STATUS_EVERY", "Notifier", "shutdown_bound"]
 
 logger = logging.getLogger("otp_py")
 
@@ -44,6 +44,11 @@ STATUS_EVERY: Final[float] = 1.0
 
 EXTEND_EVERY: Final[float] = 1.0
 """How often an ongoing shutdown asks for more time (each asks for twice this)."""
+
+MIN_PING: Final[float] = 0.01
+"""The shortest time between two watchdog pings, whatever ``$WATCHDOG_USEC`` says:
+a timeout of a few microseconds cannot be met anyway, and pinging at half of it
+would keep the loop busy sending."""
 
 _VARIABLES: Final = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 _KILL_GRACE: Final[float] = 1.0  # a kill after a shutdown timeout, and its reaping
@@ -134,7 +139,8 @@ class Notifier:
             except ValueError:
                 value = 0
             if value > 0:
-                watchdog = value / 2_000_000  # at half the timeout, as sd_watchdog_enabled says
+                # at half the timeout, as sd_watchdog_enabled says (not absurdly often)
+                watchdog = max(value / 2_000_000, MIN_PING)
             else:
                 logger.warning("otp_py: WATCHDOG_USEC=%r is not a number of microseconds; "
                                "no watchdog pings are sent", usec)
