@@ -22,7 +22,6 @@ import math
 import os
 import pickle
 import re
-import shlex
 import signal
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +34,7 @@ from otp_py._core.decider import Decider
 from otp_py._core.intensity import IntensityPolicy, SlidingWindow
 from otp_py._core.names import MAX_NAME_LENGTH, name_problem
 from otp_py._core.notify import NOTIFY_ACCESS
-from otp_py._core.probes import Probe, check_probe
+from otp_py._core.probes import Probe, check_probe, to_argv
 from otp_py._core.strategies import (
     OneForAll,
     OneForOne,
@@ -137,17 +136,6 @@ def _to_shutdown(value: Any) -> Any:
 def _to_infinity(value: Any) -> Any:
     if isinstance(value, str) and value.lower() == "infinity":
         return INFINITY
-    return value
-
-
-def _to_argv(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return tuple(shlex.split(value))
-        except ValueError:
-            return value
-    if isinstance(value, list):
-        return tuple(value)
     return value
 
 
@@ -706,7 +694,7 @@ class ChildSpec:
     def _check_start(self, backend: str) -> None:
         cid, start = self.id, self.start
         if backend == "command":
-            argv = _to_argv(start)
+            argv = to_argv(start)
             if (
                 not isinstance(argv, tuple)
                 or not argv

@@ -58,6 +58,7 @@ __all__ = [
     "ProbeTracker",
     "Tcp",
     "detection_bound",
+    "to_argv",
 ]
 
 Role = Literal["readiness", "liveness"]
@@ -148,7 +149,10 @@ class Probe:
                   kind=f"invalid_{role}", value=value)
 
 
-def _to_argv(value: Any) -> Any:
+def to_argv(value: Any) -> Any:
+    """A command line (a string, split as a shell would, or a list) as an argv tuple;
+    anything else is left for the field's check to refuse. Commands and exec probes
+    are written the same way."""
     if isinstance(value, str):
         try:
             return tuple(shlex.split(value))
@@ -169,7 +173,7 @@ class Exec(Probe):
     error) is shown with its exit status. At the timeout, or when the child stops
     meanwhile, the whole group is killed (SIGKILL) and reaped."""
 
-    argv: tuple[str, ...] = attrs.field(converter=_to_argv)
+    argv: tuple[str, ...] = attrs.field(converter=to_argv)
 
     kind: ClassVar[str] = "exec"
 

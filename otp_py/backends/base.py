@@ -16,11 +16,12 @@ final callback, a readable process sentinel or pidfd. Nothing polls.
 from __future__ import annotations
 
 import asyncio
+import pickle
 from typing import Any, Protocol
 
 from otp_py._core.reasons import ExitReason
 
-__all__ = ["BackendEnv", "ChildSink", "Runner"]
+__all__ = ["BackendEnv", "ChildSink", "Runner", "settle_reply"]
 
 
 class ChildSink(Protocol):
@@ -102,3 +103,25 @@ class BackendEnv:
         if self._reporter is None:
             return None
         return self._reporter.make_report(kind, **fields)
+
+
+def settle_reply(calls: dict[int, Any], message: tuple[Any, ...], where: str) -> None:
+    """Settle the call a subtree answered with ``("reply", call_id, ok, payload)``:
+    the future in ``calls`` gets the unpickled value, or the exception it carries.
+    A late answer (the caller gave up) is dropped; one that cannot be unpickled fails
+    its call with a TypeError naming the subtree at ``where``. Shared by the
+    subtrees that run in a process of their own and in a Ray actor."""
+    _, call_id, ok, payload = message
+    future = calls.pop(call_id, None)
+    if future is None or future.done():
+        return
+    try:
+        value = pickle.loads(payload)
+    except Exception as exc:
+        future.set_exception(TypeError(
+            f"the answer of the subtree at {where!r} could not be read: {exc!r}"))
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

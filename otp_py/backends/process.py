@@ -42,7 +42,7 @@ from otp_py._core.reasons import ExitReason, Hung
 from otp_py._core.reports import Report
 from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends import containment, reasons
-from otp_py.backends.base import BackendEnv, ChildSink
+from otp_py.backends.base import BackendEnv, ChildSink, settle_reply
 from otp_py.backends.output import ChildStreams
 from otp_py.backends.process_child import ChildOptions, bootstrap
 from otp_py.backends.zygote import ForkServer
@@ -244,21 +244,7 @@ class ProcessRunner:
         elif kind == "report":
             self._forwarded(message[1])
         elif kind == "reply":
-            _, call_id, ok, payload = message
-            future = self._calls.pop(call_id, None)
-            if future is None or future.done():
-                return
-            try:
-                value = pickle.loads(payload)
-            except Exception as exc:
-                future.set_exception(TypeError(
-                    f"the answer of the subtree at {self._env.name!r} could not be read: "
-                    f"{exc!r}"))
-                return
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            settle_reply(self._calls, message, self._env.name)
 
     def _notified_ready(self) -> None:
         if not self._ready and not self._reported:

@@ -49,7 +49,6 @@ import inspect
 import itertools
 import logging
 import os
-import pickle
 import re
 import threading
 from collections.abc import Callable
@@ -61,7 +60,7 @@ from otp_py._core.reasons import Abnormal, ExitReason, Hung, Killed, Normal, Shu
 from otp_py._core.reports import Report
 from otp_py._errors import SupervisorNotRunningError
 from otp_py.backends import reasons
-from otp_py.backends.base import BackendEnv, ChildSink
+from otp_py.backends.base import BackendEnv, ChildSink, settle_reply
 from otp_py.backends.context import ChildContext, set_current
 
 __all__ = [
@@ -374,21 +373,7 @@ class RayRunner:
         elif kind == "ready":
             self._set_ready()
         elif kind == "reply":
-            _, call_id, ok, payload = message
-            future = self._calls.pop(call_id, None)
-            if future is None or future.done():
-                return
-            try:
-                value = pickle.loads(payload)
-            except Exception as exc:
-                future.set_exception(TypeError(
-                    f"the answer of the subtree at {self._env.name!r} could not be read: "
-                    f"{exc!r}"))
-                return
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            settle_reply(self._calls, message, self._env.name)
         elif kind == "closed":
             self._close_stream()
 
